@@ -1,0 +1,156 @@
+"""The terminal channel: talk to the bot from a shell.
+
+At a TTY it is a small interactive chat; with standard input from a file or
+a pipe it reads one message a line and prints the replies, so conversations
+can be scripted. Like every channel it only translates: lines become
+``Inbound`` messages, replies become text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from bot.engine import Engine
+from bot.model import FieldKind, Inbound, Reply
+from bot.store import Store
+
+CHANNEL = "terminal"
+
+
+class TerminalChannel:
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        *,
+        user: str,
+        name: str | None = None,
+        team: str | None = None,
+        out: TextIO = sys.stdout,
+        interactive: bool = False,
+        image_dir: Path | None = None,
+    ):
+        self.engine = engine
+        self.store = store
+        self.user = user
+        self.name = name
+        self.team = team
+        self.out = out
+        self.interactive = interactive
+        self.image_dir = image_dir
+        # Buttons shown in the last reply, so "2" or a label presses one.
+        self._buttons: list[tuple[str, str, str]] = []
+
+    # -- inbound -------------------------------------------------------------
+
+    def to_inbound(self, line: str) -> Inbound:
+        base = dict(
+            channel=CHANNEL,
+            user=self.user,
+            user_name=self.name,
+            team=self.team,
+            conversation=f"{CHANNEL}:{self.user}",
+        )
+        pressed = self._pressed(line)
+        if pressed is not None:
+            action, value = pressed
+            return Inbound(**base, action={"id": action, "value": value})
+        return Inbound(**base, text=line)
+
+    def _pressed(self, line: str) -> tuple[str, str] | None:
+        wanted = line.strip().lower()
+        if not self._buttons or not wanted:
+            return None
+        for number, (label, action, value) in enumerate(self._buttons, start=1):
+            if wanted in (str(number), label.lower()):
+                return action, value
+        return None
+
+    async def send(self, line: str) -> None:
+        """Handle one typed line and print what the bot says back."""
+        replies = await self.engine.handle(self.to_inbound(line))
+        await self.deliver(replies)
+
+    async def deliver(self, replies: list[Reply]) -> None:
+        self._buttons = []
+        shown = False
+        for reply in replies:
+            if reply.to.kind == "here" or (reply.to.kind == "user" and reply.to.target == self.user):
+                self.show(reply)
+                shown = True
+            else:
+                # Nobody else is connected locally: keep it for `peerbot feed`
+                # and for that person's next `peerbot chat`.
+                await self.store.deliveries.record(reply.to.kind, reply.to.target or "", reply.describe())
+        if shown:
+            self.out.flush()
+
+    # -- outbound ------------------------------------------------------------
+
+    def show(self, reply: Reply) -> None:
+        self.out.write(self.render(reply) + "\n\n")
+
+    def render(self, reply: Reply) -> str:
+        lines = [reply.text] if reply.text else []
+        if reply.choices:
+            self._buttons = [(c.label, c.action, c.value) for c in reply.choices]
+            lines += [f"  [{n}] {c.label}" for n, c in enumerate(reply.choices, start=1)]
+            lines.append("  (type a number or the words on a button)")
+        field = reply.asking
+        if field is not None:
+            lines += [f"  {n}. {o.label}" for n, o in enumerate(field.options, start=1)]
+            if field.kind is FieldKind.scale and not field.options:
+                lines.append(f"  (a number from {field.min} to {field.max})")
+            if field.initial:
+                lines.append(f"  (press Enter to keep: {field.initial[:200]})")
+            elif not field.required:
+                lines.append("  (optional: press Enter to skip)")
+        if reply.image is not None:
+            lines.append(self._save_image(reply))
+        return "\n".join(lines)
+
+    def _save_image(self, reply: Reply) -> str:
+        assert reply.image is not None
+        folder = self.image_dir or Path(tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix="peerbot-chart-", suffix=".png", delete=False) as fh:
+            fh.write(reply.image.png)
+        return f"[chart: {reply.image.alt}; saved to {fh.name}]"
+
+    # -- the loop ------------------------------------------------------------
+
+    async def greet(self) -> None:
+        waiting = await self.store.deliveries.take_unseen("user", self.user)
+        if self.interactive:
+            who = f", {self.name}" if self.name else ""
+            self.out.write(f"Hi{who}. Type help to see what I can do, or ask me anything about the peer role.\n")
+            self.out.write("Press Ctrl-D (or type exit) to leave.\n\n")
+        if waiting:
+            self.out.write("Messages for you while you were away:\n\n")
+            for data in waiting:
+                self.show(Reply.model_validate({k: v for k, v in data.items() if k != "image"}))
+        self.out.flush()
+
+    async def run(self, stream: BinaryIO) -> None:
+        await self.greet()
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.interactive:
+                self.out.write("you › ")
+                self.out.flush()
+            raw = await loop.run_in_executor(None, stream.readline)
+            if not raw:
+                break
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if self.interactive and line.strip().lower() in ("exit", "quit", "bye"):
+                break
+            if "\ufffd" in line and b"\xef\xbf\xbd" not in raw:
+                self.out.write("(Some of that wasn't readable text, so I replaced those characters.)\n")
+            await self.send(line)
+        if self.interactive:
+            self.out.write("Take care. Bye for now.\n")
+            self.out.flush()

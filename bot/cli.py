@@ -1,0 +1,149 @@
+"""The ``peerbot`` command (also ``python -m bot``).
+
+Heavy modules are imported inside each command, so ``peerbot --help``
+starts fast and the terminal never loads Slack or Teams libraries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def load_settings_or_exit() -> "Settings":
+    from bot.config import ConfigError, load_settings
+    from bot.runtime import configure_logging
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        for line in exc.lines:
+            click.echo(f"peerbot: configuration problem: {line}", err=True)
+        sys.exit(2)
+    configure_logging(settings)
+    return settings
+
+
+def with_runtime(work: Callable[["Runtime"], Awaitable[T]]) -> T:
+    """Open the store, build the engine, run ``work``, and always close up."""
+    from bot.runtime import build_runtime
+    from bot.store import StoreError
+
+    settings = load_settings_or_exit()
+
+    async def main() -> T:
+        runtime = await build_runtime(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(main())
+    except StoreError as exc:
+        click.echo(f"peerbot: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="peerbot")
+def cli() -> None:
+    """peerbot: a chat companion for peer support workers.
+
+    Settings come from PEERBOT_* environment variables or a .env file
+    (PEERBOT_DB, PEERBOT_MIN_GROUP, PEERBOT_SUPERVISORS, PEERBOT_ADMINS, ...).
+    """
+
+
+@cli.command()
+@click.option("--user", default="local-user", show_default=True, help="Who you are in this chat (a user id).")
+@click.option("--name", default=None, help="Your display name.")
+@click.option("--team", default=None, help="Your team, for check-ins and pulse surveys.")
+def chat(user: str, name: str | None, team: str | None) -> None:
+    """Talk to the bot in this terminal.
+
+    At a terminal it is interactive. With input from a pipe or file it reads
+    one message a line and prints the replies, so a conversation can be
+    scripted: printf 'help\\n' | peerbot chat
+    """
+    from bot.channels.terminal import TerminalChannel
+
+    interactive = sys.stdin.isatty()
+
+    async def talk(runtime: "Runtime") -> None:
+        channel = TerminalChannel(
+            runtime.engine, runtime.store, user=user, name=name, team=team, interactive=interactive
+        )
+        await channel.run(sys.stdin.buffer)
+
+    try:
+        with_runtime(talk)
+    except KeyboardInterrupt:
+        click.echo("\nTake care. Bye for now.")
+
+
+@cli.command()
+@click.argument("channel")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line instead of text.")
+def feed(channel: str, as_json: bool) -> None:
+    """Show what the bot posted to CHANNEL in local mode, oldest first.
+
+    The supervisor channel is 'supervisors'. Use '@USER' for what was sent
+    to one person by direct message.
+    """
+    kind, target = ("user", channel[1:]) if channel.startswith("@") else ("channel", channel.lstrip("#"))
+
+    async def read(runtime: "Runtime") -> list[dict[str, Any]]:
+        return await runtime.store.deliveries.feed(kind, target)
+
+    posts = with_runtime(read)
+    if not posts:
+        click.echo(f"Nothing has been posted to {channel} yet.")
+        return
+    for post in posts:
+        if as_json:
+            click.echo(json.dumps(post, ensure_ascii=False))
+            continue
+        click.echo(f"--- {post['created_at']} (#{post['id']})")
+        click.echo(post.get("text", ""))
+        for choice in post.get("choices", []):
+            click.echo(f"  [{choice['label']}]")
+        if "image" in post:
+            click.echo(f"  [chart: {post['image']['alt']}]")
+        click.echo()
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default PEERBOT_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default PEERBOT_PORT, 8080).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the server: health check now; Slack and Teams endpoints as they are set up."""
+    from aiohttp import web
+
+    from bot.server import create_app
+
+    settings = load_settings_or_exit()
+    web.run_app(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        print=lambda text: click.echo(text, err=True),
+    )
+
+
+def main() -> None:
+    cli(prog_name="peerbot")
+
+
+if __name__ == "__main__":
+    main()

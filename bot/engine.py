@@ -1,0 +1,297 @@
+"""The engine: route one neutral message to the intent that decides, and
+return its replies.
+
+Routing order, first match wins:
+1. a button press goes to the intent named before the ``:`` in its id;
+2. a form submission is checked against the form and goes to its intent;
+3. typed text is cleaned (control characters out, length capped);
+4. while a form is being filled in conversation, text answers its field
+   (``/commands`` still work and the draft stays saved);
+5. screens run on every typed message (the scope intent's distress check);
+6. ``/word`` or a bare command word runs that command, if the role allows;
+7. intents that take free text are asked in registration order;
+8. otherwise a gentle "I didn't catch that".
+
+The engine never delivers anything itself: it returns replies, each with a
+destination, and the channel that called it delivers them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import unicodedata
+from typing import Any, Callable, Iterable
+
+from bot.config import Settings
+from bot.forms import AnswerError, ask_field, check_submission, parse_answer
+from bot.model import Action, Choice, Form, Inbound, Reply, Submission
+from bot.store import Store
+from bot.store.conversations import FormSession
+from intents.base import Command, Context, Intent, utc_now
+
+log = logging.getLogger(__name__)
+
+SORRY = (
+    "Sorry, something went wrong on my side and I couldn't finish that. "
+    "Nothing you had already saved is lost. Could you try again in a moment?"
+)
+EMPTY = "I didn't catch anything there. Type help to see what I can do, or just ask your question."
+NOT_UNDERSTOOD = "I'm not sure what to do with that one. Type help to see what I can do."
+ROLE_NAMES = {"supervisor": "peer supervisors", "admin": "admins"}
+# Bidirectional overrides can make text display differently from what it says.
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def clean_text(text: str, limit: int) -> tuple[str, str | None]:
+    """Normalise typed text; return it with a kind message if it can't be used."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(
+        ch for ch in text if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in _BIDI)
+    ).strip()
+    if len(text) > limit:
+        return "", (
+            f"That message is longer than I can take in at once ({len(text):,} characters; "
+            f"I read up to {limit:,}). Could you send the main part in a shorter message?"
+        )
+    return text, None
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        intents: Iterable[Intent],
+        now: Callable[[], dt.datetime] = utc_now,
+    ):
+        self.settings = settings
+        self.store = store
+        self.now = now
+        self.resources: dict[str, Any] = {}
+        self.intents: list[Intent] = []
+        self._by_name: dict[str, Intent] = {}
+        self._commands: dict[str, tuple[Intent, Command]] = {}
+        for intent in intents:
+            self._register(intent)
+
+    def _register(self, intent: Intent) -> None:
+        if not intent.name or ":" in intent.name:
+            raise ValueError(f"intent {intent!r} needs a name without ':'")
+        if intent.name in self._by_name:
+            raise ValueError(f"two intents are named {intent.name!r}")
+        for command in intent.commands:
+            if command.word in self._commands or command.word in ("cancel", "resume"):
+                raise ValueError(f"the command {command.word!r} is registered twice")
+            self._commands[command.word] = (intent, command)
+        self._by_name[intent.name] = intent
+        self.intents.append(intent)
+
+    def context(self, msg: Inbound) -> Context:
+        roles = self.settings.roles_of(msg.user)
+        return Context(
+            settings=self.settings,
+            store=self.store,
+            roles=roles,
+            now=self.now,
+            resources=self.resources,
+            commands=tuple(self.commands_for(roles)),
+            abouts=tuple(intent.about for intent in self.intents if intent.about),
+        )
+
+    def commands_for(self, roles: frozenset[str]) -> list[Command]:
+        """The commands a person with these roles may use, in registration order."""
+        return [command for _, command in self._commands.values() if command.role in roles]
+
+    async def handle(self, msg: Inbound, *, shows_forms: bool = False) -> list[Reply]:
+        """Route one message. ``shows_forms`` says the channel can show a whole
+        form at once (a modal or card); otherwise forms are asked field by field."""
+        try:
+            replies = await self._route(msg, shows_forms)
+            return await self._start_forms(replies, msg, shows_forms)
+        except Exception:  # a failing intent must never take the conversation down
+            kind = "action" if msg.action else "submission" if msg.submission else "text"
+            log.exception("could not handle a %s on %s", kind, msg.channel)
+            return [Reply(text=SORRY)]
+
+    # -- routing -----------------------------------------------------------
+
+    async def _route(self, msg: Inbound, shows_forms: bool) -> list[Reply]:
+        ctx = self.context(msg)
+        if msg.action is not None:
+            return await self._on_action(msg.action, msg, ctx)
+        if msg.submission is not None:
+            return await self._on_submission(msg.submission, msg, ctx)
+
+        text, problem = clean_text(msg.text, self.settings.max_message_chars)
+        if problem:
+            return [Reply(text=problem)]
+        msg = msg.model_copy(update={"text": text})
+
+        session = await self.store.forms.get(msg.channel, msg.user, msg.conversation)
+        if session is not None and not text.startswith("/"):
+            return await self._continue_form(session, msg, ctx)
+        if not text:
+            return [Reply(text=EMPTY)]
+
+        for intent in self.intents:
+            claimed = await intent.screen(msg, ctx)
+            if claimed is not None:
+                return claimed
+
+        replies = await self._on_command_or_text(msg, ctx, session)
+        if session is not None and self._word(text) not in ("cancel", "resume"):
+            title = session.form.get("title", "form")
+            replies.append(Reply(text=f"(Your half-filled {title} is saved. Type /resume to carry on, or /cancel to set it aside.)"))
+        return replies
+
+    @staticmethod
+    def _word(text: str) -> str:
+        first = text.split(maxsplit=1)[0] if text.split() else ""
+        return first.lstrip("/").lower()
+
+    async def _on_command_or_text(self, msg: Inbound, ctx: Context, session: FormSession | None) -> list[Reply]:
+        text = msg.text
+        parts = text.split(maxsplit=1)
+        slashed = text.startswith("/")
+        word = parts[0].lstrip("/").lower()
+        bare = text.strip().rstrip("?!. ").lower()
+        if word in ("cancel", "resume") and (slashed or bare == word):
+            return await self._form_control(word, session, msg, ctx)
+        if slashed or bare in self._commands:
+            key = word if slashed else bare
+            if key not in self._commands:
+                return [Reply(text=f"I don't know the command /{key[:30]}. Type help to see what I can do.")]
+            intent, command = self._commands[key]
+            if command.role not in ctx.roles:
+                who = ROLE_NAMES.get(command.role, command.role)
+                return [
+                    Reply(
+                        text=f"/{command.word} is only for {who}, so I can't run it for you. "
+                        "If you need it for your work, an admin can add you in the bot's settings."
+                    )
+                ]
+            args = parts[1] if slashed and len(parts) > 1 else ""
+            return await intent.on_command(command.word, args, msg, ctx)
+
+        for intent in self.intents:
+            replies = await intent.on_text(msg, ctx)
+            if replies is not None:
+                return replies
+        return [Reply(text=NOT_UNDERSTOOD)]
+
+    async def _on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
+        owner, _, verb = action.id.partition(":")
+        if owner == "form":
+            session = await self.store.forms.get(msg.channel, msg.user, msg.conversation)
+            return await self._form_control(verb, session, msg, ctx)
+        intent = self._by_name.get(owner)
+        if intent is None or not verb:
+            return [Reply(text="That button doesn't do anything any more. Type help to see what I can do.")]
+        return await intent.on_action(action, msg, ctx)
+
+    async def _on_submission(self, submission: Submission, msg: Inbound, ctx: Context) -> list[Reply]:
+        owner, _, name = submission.form.partition(":")
+        intent = self._by_name.get(owner)
+        form = intent.form(name, ctx) if intent is not None else None
+        if intent is None or form is None:
+            return [Reply(text="That form isn't available any more. Type help to start again.")]
+        clean, errors = check_submission(form, submission.values)
+        if errors:
+            labels = {f.name: f.label for f in form.fields}
+            lines = [f"- {labels[name]}: {message}" for name, message in errors.items()]
+            return [Reply(text="A couple of answers need another look:\n" + "\n".join(lines), field_errors=errors)]
+        return await intent.on_submission(name, clean, msg, ctx)
+
+    # -- forms filled in conversation -------------------------------------
+
+    async def _start_forms(self, replies: list[Reply], msg: Inbound, shows_forms: bool) -> list[Reply]:
+        """Replace a form meant for this conversation with its first question
+        when the channel can't show the whole form at once."""
+        if shows_forms or not any(r.form and r.to.kind == "here" for r in replies):
+            return replies
+        out: list[Reply] = []
+        for reply in replies:
+            if reply.form is None or reply.to.kind != "here":
+                out.append(reply)
+                continue
+            out.extend(await self.open_form(reply.form, msg, lead=reply.text))
+        return out
+
+    async def open_form(self, form: Form, msg: Inbound, lead: str = "") -> list[Reply]:
+        """Start filling ``form`` field by field in this person's conversation."""
+        owner = form.id.partition(":")[0]
+        session = FormSession(
+            channel=msg.channel,
+            user=msg.user,
+            conversation=msg.conversation,
+            form=form.model_dump(mode="json"),
+            owner=owner,
+            answers={},
+            position=0,
+            updated_at=self.now().isoformat(),
+        )
+        await self.store.forms.save(session)
+        intro = "\n\n".join(part for part in (lead, form.intro or form.title) if part)
+        intro += "\n(Type cancel at any time to stop; nothing is sent until the end.)"
+        return [Reply(text=intro), ask_field(form, 0)]
+
+    async def _continue_form(self, session: FormSession, msg: Inbound, ctx: Context) -> list[Reply]:
+        form = Form.model_validate(session.form)
+        text = msg.text
+        if text.lower().rstrip(".!") in ("cancel", "stop", "quit"):
+            return await self._form_control("cancel", session, msg, ctx)
+
+        idle = self.now() - dt.datetime.fromisoformat(session.updated_at)
+        if idle > dt.timedelta(minutes=self.settings.form_idle_minutes):
+            session.updated_at = self.now().isoformat()
+            await self.store.forms.save(session)
+            return [
+                Reply(
+                    text=f"Welcome back. You were part-way through {form.title} "
+                    f"({session.position} of {len(form.fields)} answered). Would you like to carry on?",
+                    choices=[
+                        Choice(label="Carry on", action="form:resume"),
+                        Choice(label="Start over", action="form:restart"),
+                        Choice(label="Set it aside", action="form:cancel"),
+                    ],
+                )
+            ]
+
+        field = form.fields[session.position]
+        raw: Any = text if text or not field.initial else field.initial
+        try:
+            value = parse_answer(field, raw)
+        except AnswerError as exc:
+            return [Reply(text=str(exc)), ask_field(form, session.position)]
+        session.answers[field.name] = value
+        session.position += 1
+        session.updated_at = self.now().isoformat()
+        if session.position < len(form.fields):
+            await self.store.forms.save(session)
+            return [ask_field(form, session.position)]
+
+        await self.store.forms.delete(msg.channel, msg.user, msg.conversation)
+        name = form.id.partition(":")[2]
+        submission = Submission(form=form.id, values=session.answers)
+        done = msg.model_copy(update={"text": "", "submission": submission})
+        intent = self._by_name.get(session.owner)
+        if intent is None:
+            return [Reply(text="That form isn't available any more. Type help to start again.")]
+        clean, errors = check_submission(form, session.answers)
+        if errors:  # the form changed under the draft: ask again from the top
+            return await self.open_form(form, msg, lead="Some answers no longer fit this form, so let's go through it again.")
+        return await intent.on_submission(name, clean, done, self.context(done))
+
+    async def _form_control(self, verb: str, session: FormSession | None, msg: Inbound, ctx: Context) -> list[Reply]:
+        if session is None:
+            return [Reply(text="There's no half-filled form to pick up right now.")]
+        form = Form.model_validate(session.form)
+        if verb == "cancel":
+            await self.store.forms.delete(msg.channel, msg.user, msg.conversation)
+            return [Reply(text=f"Okay, I've set {form.title} aside. Nothing from it was sent.")]
+        if verb == "restart":
+            return await self.open_form(form, msg)
+        session.updated_at = self.now().isoformat()
+        await self.store.forms.save(session)
+        return [ask_field(form, session.position)]

@@ -1,0 +1,142 @@
+"""The platform-neutral message model.
+
+Every channel (terminal, Slack, Teams) turns what its platform sends into an
+``Inbound`` and turns each ``Reply`` back into whatever its platform shows.
+Intents only ever see these types, so a capability written once works on
+every platform.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Action(BaseModel):
+    """A button press. ``id`` is ``"<intent>:<verb>"`` so the engine can route it."""
+
+    id: str
+    value: str = ""
+
+
+class Submission(BaseModel):
+    """A completed form. ``form`` is ``"<intent>:<name>"``; values are raw until
+    the engine checks them against the form's fields."""
+
+    form: str
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class Inbound(BaseModel):
+    """One thing a person did: typed a message, pressed a button or sent a form."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    user: str
+    user_name: str | None = None
+    team: str | None = None
+    conversation: str
+    text: str = ""
+    action: Action | None = None
+    submission: Submission | None = None
+    direct: bool = True
+
+
+class FieldKind(str, Enum):
+    text = "text"
+    long_text = "long_text"
+    choice = "choice"
+    scale = "scale"
+    number = "number"
+
+
+class Option(BaseModel):
+    label: str
+    value: str
+
+
+class FormField(BaseModel):
+    """One question in a form. Channels that can show a whole form at once
+    (Slack modals, Teams cards) do; the terminal asks one field at a time."""
+
+    name: str
+    label: str
+    kind: FieldKind = FieldKind.text
+    required: bool = True
+    options: list[Option] = Field(default_factory=list)
+    min: int | None = None
+    max: int | None = None
+    max_length: int = 2000
+    hint: str | None = None
+    initial: str | None = None
+
+
+class Form(BaseModel):
+    id: str
+    title: str
+    intro: str | None = None
+    fields: list[FormField]
+    submit_label: str = "Send"
+    # Sensitive forms (check-ins, concerns) are never echoed into chat
+    # history by channels that can show them privately.
+    sensitive: bool = False
+
+
+class Choice(BaseModel):
+    """A button: pressing it sends ``Action(id=action, value=value)``."""
+
+    label: str
+    action: str
+    value: str = ""
+
+
+class Image(BaseModel):
+    png: bytes
+    alt: str
+    title: str = ""
+
+
+class Destination(BaseModel):
+    kind: Literal["here", "user", "channel"] = "here"
+    target: str | None = None
+
+    @classmethod
+    def here(cls) -> "Destination":
+        return cls()
+
+    @classmethod
+    def user(cls, user_id: str) -> "Destination":
+        return cls(kind="user", target=user_id)
+
+    @classmethod
+    def channel(cls, name: str) -> "Destination":
+        return cls(kind="channel", target=name)
+
+
+class Reply(BaseModel):
+    """Something the bot says: text, with optional buttons, a form or an image,
+    sent to the conversation it came from, to a person, or to a named channel."""
+
+    text: str = ""
+    choices: list[Choice] = Field(default_factory=list)
+    form: Form | None = None
+    image: Image | None = None
+    to: Destination = Field(default_factory=Destination.here)
+    # Set when this reply asks for one field of a form in conversation, so the
+    # channel can show the field's options (numbered in the terminal).
+    asking: FormField | None = None
+    # Only the person who asked sees it (Slack ephemeral messages).
+    private: bool = True
+    # Per-field problems with a submitted form, for channels that show them
+    # next to the field (Slack modals).
+    field_errors: dict[str, str] = Field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-safe summary, used where replies are recorded (local feeds)."""
+        data = self.model_dump(mode="json", exclude={"image"}, exclude_none=True)
+        if self.image is not None:
+            data["image"] = {"alt": self.image.alt, "title": self.image.title}
+        return data

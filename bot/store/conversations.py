@@ -1,0 +1,130 @@
+"""Half-filled forms and local deliveries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.store.core import Store
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class FormSession:
+    channel: str
+    user: str
+    conversation: str
+    form: dict[str, Any]
+    owner: str
+    answers: dict[str, Any]
+    position: int
+    updated_at: str
+
+
+class FormSessions:
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    async def get(self, channel: str, user: str, conversation: str) -> FormSession | None:
+        def read() -> FormSession | None:
+            rows = list(
+                self._store.db["form_sessions"].rows_where(
+                    "channel = ? and user = ? and conversation = ?", [channel, user, conversation]
+                )
+            )
+            if not rows:
+                return None
+            row = rows[0]
+            return FormSession(
+                channel=row["channel"],
+                user=row["user"],
+                conversation=row["conversation"],
+                form=json.loads(row["form"]),
+                owner=row["owner"],
+                answers=json.loads(row["answers"]),
+                position=row["position"],
+                updated_at=row["updated_at"],
+            )
+
+        return await self._store.run(read)
+
+    async def save(self, session: FormSession) -> None:
+        def write() -> None:
+            self._store.db["form_sessions"].upsert(
+                {
+                    "channel": session.channel,
+                    "user": session.user,
+                    "conversation": session.conversation,
+                    "form": json.dumps(session.form),
+                    "owner": session.owner,
+                    "answers": json.dumps(session.answers),
+                    "position": session.position,
+                    "updated_at": session.updated_at,
+                },
+                pk=("channel", "user", "conversation"),
+            )
+
+        await self._store.run(write)
+
+    async def delete(self, channel: str, user: str, conversation: str) -> None:
+        def remove() -> None:
+            self._store.db.execute(
+                "delete from form_sessions where channel = ? and user = ? and conversation = ?",
+                [channel, user, conversation],
+            )
+
+        await self._store.run(remove)
+
+
+class Deliveries:
+    """Replies addressed to a person or a named channel while running locally."""
+
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    async def record(self, kind: str, target: str, reply: dict[str, Any]) -> int:
+        def write() -> int:
+            table = self._store.db["deliveries"]
+            table.insert(
+                {"kind": kind, "target": target, "reply": json.dumps(reply), "created_at": utcnow(), "seen": 0}
+            )
+            return table.last_pk
+
+        return await self._store.run(write)
+
+    async def feed(self, kind: str, target: str) -> list[dict[str, Any]]:
+        """Everything sent to ``target``, oldest first."""
+
+        def read() -> list[dict[str, Any]]:
+            rows = self._store.db["deliveries"].rows_where(
+                "kind = ? and target = ?", [kind, target], order_by="id"
+            )
+            return [{"id": r["id"], "created_at": r["created_at"], **json.loads(r["reply"])} for r in rows]
+
+        return await self._store.run(read)
+
+    async def take_unseen(self, kind: str, target: str) -> list[dict[str, Any]]:
+        """Unseen messages for a person, marked seen as they are handed over."""
+
+        def take() -> list[dict[str, Any]]:
+            db = self._store.db
+            with db.atomic():
+                rows = list(
+                    db["deliveries"].rows_where(
+                        "kind = ? and target = ? and seen = 0", [kind, target], order_by="id"
+                    )
+                )
+                if rows:
+                    db.execute(
+                        "update deliveries set seen = 1 where id in ({})".format(",".join("?" * len(rows))),
+                        [r["id"] for r in rows],
+                    )
+            return [json.loads(r["reply"]) for r in rows]
+
+        return await self._store.run(take)

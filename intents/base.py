@@ -1,0 +1,81 @@
+"""What an intent is, and what it gets to work with.
+
+An intent is one capability (help, scope answers, check-ins, ...). It sees
+only the neutral message model and returns replies; it never knows which
+platform a person is on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from bot.model import Action, Form, Inbound, Reply
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.store import Store
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class Context:
+    """Everything an intent may use besides the message itself."""
+
+    settings: "Settings"
+    store: "Store"
+    roles: frozenset[str]
+    now: Callable[[], dt.datetime] = utc_now
+    # Shared, loaded-once resources (the knowledge base, say), keyed by name.
+    resources: dict[str, Any] = field(default_factory=dict)
+    # The commands this person may use, and what intents do with plain text,
+    # so help can describe exactly what is there for them.
+    commands: tuple["Command", ...] = ()
+    abouts: tuple[str, ...] = ()
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command people can type as ``/word`` (or just ``word`` on its own)."""
+
+    word: str
+    summary: str
+    usage: str = ""
+    role: str = "peer"  # peer (everyone), supervisor or admin
+
+
+class Intent:
+    """Base class: override the hooks a capability needs; the rest pass."""
+
+    name: str = ""
+    commands: tuple[Command, ...] = ()
+    # One line for help about what this intent does with plain messages.
+    about: str = ""
+
+    async def screen(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
+        """Runs on every typed message before anything else; return replies to claim it."""
+        return None
+
+    async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        raise NotImplementedError
+
+    async def on_text(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
+        """A free-text message nobody else claimed; return None to pass it on."""
+        return None
+
+    async def on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
+        raise NotImplementedError
+
+    def form(self, name: str, ctx: Context) -> Form | None:
+        """The definition of one of this intent's forms, to check a submission against."""
+        return None
+
+    async def on_submission(self, name: str, values: dict[str, Any], msg: Inbound, ctx: Context) -> list[Reply]:
+        raise NotImplementedError

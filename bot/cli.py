@@ -142,6 +142,8 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 def main() -> None:
+    import bot.cli_knowledge  # noqa: F401  (registers ask, eval and kb)
+
     cli(prog_name="peerbot")
 
 

@@ -108,6 +108,9 @@ class Engine:
         form at once (a modal or card); otherwise forms are asked field by field."""
         try:
             replies = await self._route(msg, shows_forms)
+            ctx = self.context(msg)
+            for intent in self.intents:
+                replies = await intent.decorate(msg, replies, ctx)
             return await self._start_forms(replies, msg, shows_forms)
         except Exception:  # a failing intent must never take the conversation down
             kind = "action" if msg.action else "submission" if msg.submission else "text"

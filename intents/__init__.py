@@ -12,10 +12,14 @@ from intents.base import Command, Context, Intent
 def build_intents() -> list[Intent]:
     from intents.admin import Admin
     from intents.help import Help
+    from intents.scope import Scope
+    from intents.support import Support
 
     return [
+        Support(),  # screens every message for distress before anything else
         Help(),
         Admin(),
+        Scope(),  # takes any plain message as a question: keep it last
     ]
 
 

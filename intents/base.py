@@ -66,6 +66,10 @@ class Intent:
     async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
         raise NotImplementedError
 
+    async def decorate(self, msg: Inbound, replies: list[Reply], ctx: Context) -> list[Reply]:
+        """Runs after every turn with the replies about to go out; may add to them."""
+        return replies
+
     async def on_text(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
         """A free-text message nobody else claimed; return None to pass it on."""
         return None

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from knowledge.schema import Entry
 
 BUNDLED_ENTRIES = Path(__file__).parent / "entries"
+# Files in an organisation's directory that are not entry lists.
+SPECIAL_FILES = {"resources.yaml", "offtopic.yaml"}
 
 
 @dataclass
@@ -74,7 +76,8 @@ def load_entries(extra_dir: Path | None = None) -> LoadReport:
     if extra_dir is not None:
         local_ids: set[str] = set()
         for path in sorted(Path(extra_dir).glob("*.y*ml")):
-            _read_file(path, report, local_ids, overriding=True)
+            if path.name not in SPECIAL_FILES:
+                _read_file(path, report, local_ids, overriding=True)
     for entry in report.entries.values():
         for rel in entry.related:
             if rel not in report.entries:

@@ -11,6 +11,7 @@ from typing import Callable, TypeVar
 from sqlite_utils import Database
 
 from bot.store.conversations import Deliveries, FormSessions
+from bot.store.knowledge import KnowledgeFeedback
 from bot.store.migrations import migrations
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ class Store:
         self._db: Database | None = None
         self.forms = FormSessions(self)
         self.deliveries = Deliveries(self)
+        self.knowledge = KnowledgeFeedback(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

@@ -41,3 +41,15 @@ def _conversations_and_deliveries(db: Database) -> None:
         pk="id",
     )
     db["deliveries"].create_index(["kind", "target", "id"])
+
+
+@migrations(name="0002_knowledge_feedback_and_gaps")
+def _knowledge_feedback_and_gaps(db: Database) -> None:
+    # "Was this helpful?" per entry, with no user and only the day.
+    db["kb_feedback"].create({"id": int, "entry_id": str, "helpful": int, "day": str}, pk="id")
+    db["kb_feedback"].create_index(["entry_id"])
+    # Questions the bot could not answer, text only, for curators.
+    db["kb_gaps"].create(
+        {"question": str, "count": int, "likely_entry": str, "first_seen": str, "last_seen": str},
+        pk="question",
+    )

@@ -1,0 +1,203 @@
+"""``peerbot ask``, ``peerbot eval`` and ``peerbot kb ...``: the knowledge
+base from the shell, for checking answers and for the people who curate it."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.cli import cli, load_settings_or_exit, with_runtime
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from knowledge.answering import KnowledgeBase
+
+VERDICTS = ("in_scope", "out_of_scope", "depends", "unknown", "crisis")
+
+
+def _knowledge() -> "KnowledgeBase":
+    from knowledge.answering import KnowledgeBase
+
+    settings = load_settings_or_exit()
+    return KnowledgeBase.load(settings.kb_dir)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (verdict, entry_id, confidence, answer, sources).")
+def ask(question: str, as_json: bool) -> None:
+    """Ask one scope QUESTION and print the answer."""
+    from intents.scope import render_answer
+
+    kb = _knowledge()
+    result = kb.answer(question)
+    if as_json:
+        click.echo(json.dumps(result.as_json(kb.sources), ensure_ascii=False))
+        return
+    if result.kind == "crisis":
+        from intents.support import care_reply
+
+        click.echo(care_reply(kb.resources).text)
+        return
+    reply = render_answer(kb, result)
+    click.echo(reply.text)
+    for choice in reply.choices:
+        click.echo(f"  [{choice.label}]")
+
+
+@cli.command(name="eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per question instead of the summary.")
+def evaluate(file: Path, as_json: bool) -> None:
+    """Score the scope answers on a JSONL FILE of {"question", "verdict"} lines.
+
+    Prints accuracy overall and per verdict, and a confusion table.
+    """
+    kb = _knowledge()
+    rows: list[tuple[str, str, str]] = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            question, expected = str(item["question"]), str(item["verdict"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            click.echo(f"peerbot: line {number} of {file} is not a {{\"question\", \"verdict\"}} object; skipped", err=True)
+            continue
+        result = kb.answer(question)
+        rows.append((question, expected, result.verdict))
+        if as_json:
+            entry_id = result.entry.id if result.entry else (result.route.id if result.route else None)
+            click.echo(json.dumps({"question": question, "expected": expected, "predicted": result.verdict,
+                                   "entry_id": entry_id, "confidence": round(result.confidence, 3)}, ensure_ascii=False))
+    if as_json:
+        return
+    if not rows:
+        click.echo("No questions to score.")
+        sys.exit(1)
+    print_scores(rows)
+
+
+def print_scores(rows: list[tuple[str, str, str]]) -> None:
+    correct = sum(expected == predicted for _, expected, predicted in rows)
+    click.echo(f"accuracy: {correct}/{len(rows)} = {correct / len(rows):.1%}")
+    labels = [v for v in VERDICTS if any(v in (e, p) for _, e, p in rows)]
+    for verdict in labels:
+        asked = [(e, p) for _, e, p in rows if e == verdict]
+        if asked:
+            right = sum(e == p for e, p in asked)
+            name = "recall" if verdict == "crisis" else "accuracy"
+            click.echo(f"  {verdict:<13} {name} {right}/{len(asked)} = {right / len(asked):.1%}")
+    confusion = collections.Counter((e, p) for _, e, p in rows)
+    width = max(len(v) for v in labels) + 1
+    click.echo("\nconfusion (rows: expected, columns: predicted)")
+    click.echo(" " * width + "".join(f"{v[:8]:>9}" for v in labels))
+    for expected in labels:
+        click.echo(f"{expected:<{width}}" + "".join(f"{confusion[(expected, p)]:>9}" for p in labels))
+
+
+@cli.group()
+def kb() -> None:
+    """Check and curate the knowledge base."""
+
+
+@kb.command()
+@click.option("--max-age-days", default=180, show_default=True, type=click.IntRange(1), help="Warn about entries reviewed longer ago than this.")
+def check(max_age_days: int) -> None:
+    """Validate every entry (schema, unique ids, related ids, sources) and warn about stale reviews."""
+    from knowledge.schema import SEED_FILES
+
+    kb_ = None
+    problems: list[str] = []
+    try:
+        kb_ = _knowledge()
+    except Exception as exc:  # a broken offtopic/resources file: report it, don't crash
+        problems.append(f"cannot load the knowledge base: {exc.__class__.__name__}: {str(exc)[:300]}")
+    if kb_ is not None:
+        problems += kb_.report.problems
+        for entry_id, entry in kb_.entries.items():
+            bundled = "knowledge/entries" in str(kb_.report.origin[entry_id]).replace("\\", "/")
+            for source in entry.sources:
+                if bundled and source.file not in SEED_FILES:
+                    problems.append(f"{kb_.report.origin[entry_id]}: entry {entry_id}: source file '{source.file}' is not one of the seed documents")
+    warnings: list[str] = []
+    if kb_ is not None:
+        cutoff = dt.date.today() - dt.timedelta(days=max_age_days)
+        for entry_id, entry in sorted(kb_.entries.items()):
+            if entry.reviewed < cutoff:
+                warnings.append(f"{entry_id}: last reviewed {entry.reviewed} (over {max_age_days} days ago; owner: {entry.owner})")
+    for line in problems:
+        click.echo(f"problem: {line}")
+    for line in warnings:
+        click.echo(f"review due: {line}")
+    if kb_ is not None:
+        counts = collections.Counter(e.verdict.value for e in kb_.entries.values())
+        summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+        click.echo(f"{len(kb_.entries)} entries ({summary}), {len(kb_.offtopics)} off-topic routes")
+    click.echo(f"{len(problems)} problems, {len(warnings)} reviews due")
+    if problems:
+        sys.exit(1)
+
+
+@kb.command()
+@click.option("--accept", "accept", type=int, default=None, metavar="N", help="Add gap number N as a phrasing of its likely entry.")
+@click.option("--entry", "entry_id", default=None, help="With --accept: the entry to add it to, instead of the likely one.")
+def gaps(accept: int | None, entry_id: str | None) -> None:
+    """Questions the bot could not answer, most frequent first (text only, no users).
+
+    A curator can accept one as a new phrasing of an entry; it is written to
+    the organisation's own directory (PEERBOT_KB_DIR). The knowledge base
+    never changes by itself.
+    """
+
+    async def read(runtime: "Runtime") -> list[dict[str, Any]]:
+        return await runtime.store.knowledge.gaps()
+
+    rows = with_runtime(read)
+    if accept is None:
+        if not rows:
+            click.echo("No unanswered questions yet.")
+        for number, row in enumerate(rows, start=1):
+            click.echo(f"{number:>3}. ({row['count']}x) {row['question']}")
+            click.echo(f"     likely: {row['likely_entry'] or '(none)'}; last asked {row['last_seen']}")
+        return
+    if not 1 <= accept <= len(rows):
+        click.echo(f"There is no gap number {accept}; `peerbot kb gaps` lists them.", err=True)
+        sys.exit(2)
+    row = rows[accept - 1]
+    from knowledge.curation import accept_phrasing
+
+    settings = load_settings_or_exit()
+    target = entry_id or row["likely_entry"]
+    try:
+        path = accept_phrasing(settings.kb_dir, target, row["question"])
+    except ValueError as exc:
+        click.echo(f"peerbot: {exc}", err=True)
+        sys.exit(2)
+
+    async def forget(runtime: "Runtime") -> None:
+        await runtime.store.knowledge.forget_gap(row["question"])
+
+    with_runtime(forget)
+    click.echo(f"Added as a phrasing of {target} in {path}. Run `peerbot kb check` to confirm.")
+
+
+@kb.command()
+def stats() -> None:
+    """How entries are rated ("Was this helpful?") and how many questions went unanswered."""
+
+    async def read(runtime: "Runtime") -> tuple[dict[str, dict[str, int]], int]:
+        return await runtime.store.knowledge.helpful_counts(), len(await runtime.store.knowledge.gaps())
+
+    counts, gap_count = with_runtime(read)
+    if not counts:
+        click.echo("No ratings yet.")
+    for entry_id, c in sorted(counts.items(), key=lambda kv: -(kv[1]["yes"] + kv[1]["no"])):
+        click.echo(f"{entry_id:<40} helpful {c['yes']:>4}   not helpful {c['no']:>4}")
+    click.echo(f"unanswered questions kept for curators: {gap_count}")

@@ -1,0 +1,177 @@
+"""Scope answers: "is this part of my job?", answered from the curated
+knowledge base with the ruling in plain words, the reason, what it depends
+on or what to do instead, and where it comes from.
+
+Any plain message nobody else claimed is read as a question. The bot never
+guesses a ruling: when the match is weak it says so and offers the closest
+topics, and it declines clinical questions instead of answering them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from bot.model import Action, Choice, Inbound, Reply
+from intents.base import Command, Context, Intent
+from knowledge.answering import KnowledgeBase, ScopeAnswer
+from knowledge.schema import Entry, Verdict
+
+_LOADING = asyncio.Lock()
+
+HEADINGS = {
+    Verdict.in_scope: "Yes, this is peer work.",
+    Verdict.out_of_scope: "This isn't part of the peer role.",
+    Verdict.depends: "It depends.",
+    Verdict.info: "Some background.",
+}
+QUIZ_GUESSES = {"in_scope": "Scope", "out_of_scope": "No scope", "depends": "It depends"}
+
+
+async def load_knowledge(ctx: Context) -> KnowledgeBase:
+    """The knowledge base, loaded once per process, off the event loop."""
+    kb = ctx.resources.get("knowledge")
+    if kb is None:
+        async with _LOADING:
+            kb = ctx.resources.get("knowledge")
+            if kb is None:
+                kb = await asyncio.to_thread(KnowledgeBase.load, ctx.settings.kb_dir)
+                ctx.resources["knowledge"] = kb
+    return kb
+
+
+class Scope(Intent):
+    name = "scope"
+    about = (
+        "Ask me whether something is part of the peer role, in your own words, for example "
+        "\"Can I go with someone to their doctor's appointment?\""
+    )
+    commands = (
+        Command("scope", "ask whether something is part of the peer role", usage="QUESTION"),
+        Command("quiz", "practise with a \"Scope or No Scope?\" situation"),
+    )
+
+    async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        if word == "quiz":
+            return await self._quiz(ctx)
+        if not args.strip():
+            return [Reply(text="What would you like to check? For example: /scope can I drive someone to an appointment?")]
+        return await self._answer(args, ctx)
+
+    async def on_text(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
+        return await self._answer(msg.text, ctx)
+
+    async def on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
+        kb = await load_knowledge(ctx)
+        verb = action.id.partition(":")[2]
+        if verb == "entry" and action.value in kb.entries:
+            return [render_entry(kb, kb.entries[action.value])]
+        if verb == "helpful":
+            entry_id, _, said = action.value.partition("|")
+            if entry_id in kb.entries:
+                await ctx.store.knowledge.record_helpful(entry_id, said == "yes")
+                if said == "yes":
+                    return [Reply(text="Thanks for letting me know.")]
+                return [Reply(text="Thanks, that helps. The people who look after these answers will see it. "
+                            "If you'd like to talk it through, your peer supervisor is a good person to ask.")]
+        if verb == "raise" and action.value in kb.entries:
+            return [raise_with_supervisor(kb.entries[action.value])]
+        if verb == "quiz":
+            entry_id, _, guess = action.value.partition("|")
+            if entry_id in kb.entries:
+                return [quiz_feedback(kb, kb.entries[entry_id], guess)]
+        if verb == "quiz-next":
+            return await self._quiz(ctx)
+        return [Reply(text="That button doesn't do anything any more. Ask me again and I'll look it up.")]
+
+    async def _answer(self, question: str, ctx: Context) -> list[Reply]:
+        kb = await load_knowledge(ctx)
+        result = kb.answer(question)
+        if result.kind == "not_sure":
+            likely = result.alternatives[0].id if result.alternatives else None
+            await ctx.store.knowledge.record_gap(question, likely)
+        return [render_answer(kb, result)]
+
+    async def _quiz(self, ctx: Context) -> list[Reply]:
+        kb = await load_knowledge(ctx)
+        pool = [e for e in kb.entries.values() if e.verdict is not Verdict.info]
+        entry = random.choice(pool)
+        situation = random.choice(entry.phrasings)
+        return [
+            Reply(
+                text=f"Scope or No Scope?\n\n\"{situation}\"\n\nWhat do you think?",
+                choices=[
+                    Choice(label=label, action="scope:quiz", value=f"{entry.id}|{verdict}")
+                    for verdict, label in QUIZ_GUESSES.items()
+                ],
+            )
+        ]
+
+
+def sources_line(kb: KnowledgeBase, entry: Entry) -> str:
+    cited = [f"{kb.source_title(s.file)}, \"{s.section}\"" for s in entry.sources[:2]]
+    return "Source: " + "; ".join(cited)
+
+
+def render_entry(kb: KnowledgeBase, entry: Entry, lead: str = "") -> Reply:
+    lines = [lead] if lead else []
+    lines += [f"{HEADINGS[entry.verdict]} ({entry.title})", "", entry.answer]
+    if entry.conditions:
+        lines += ["", "What it depends on:", *[f"• {c}" for c in entry.conditions]]
+    if entry.instead:
+        lines += ["", "What you could do instead:", *[f"• {c}" for c in entry.instead]]
+    if entry.verdict is Verdict.depends or entry.verdict is Verdict.out_of_scope:
+        lines += ["", "Organisations differ on some of this; your own job description counts too."]
+    lines += ["", sources_line(kb, entry)]
+    choices = [
+        Choice(label=kb.entries[rel].title, action="scope:entry", value=rel)
+        for rel in entry.related[:3]
+        if rel in kb.entries
+    ]
+    if entry.verdict is Verdict.out_of_scope:
+        choices.insert(0, Choice(label="Raise this with my peer supervisor", action="scope:raise", value=entry.id))
+    choices += [
+        Choice(label="Helpful", action="scope:helpful", value=f"{entry.id}|yes"),
+        Choice(label="Not helpful", action="scope:helpful", value=f"{entry.id}|no"),
+    ]
+    return Reply(text="\n".join(lines), choices=choices)
+
+
+def render_answer(kb: KnowledgeBase, result: ScopeAnswer) -> Reply:
+    if result.kind in ("offtopic", "clinical") and result.route is not None:
+        return Reply(text=result.route.reply)
+    if result.kind == "not_sure" or result.entry is None:
+        lines = [
+            "I'm not sure I understood that one, and I'd rather not guess about your role.",
+        ]
+        choices = [Choice(label=e.title, action="scope:entry", value=e.id) for e in result.alternatives[:3]]
+        if choices:
+            lines.append("Is it close to one of these?")
+        lines.append("You could also try other words, or bring it to your peer supervisor, who knows your job description.")
+        return Reply(text="\n".join(lines), choices=choices)
+    if result.close_call and result.alternatives:
+        other = result.alternatives[0]
+        return Reply(
+            text="I can read that two ways, and they have different answers. Which is closer to what you meant?",
+            choices=[
+                Choice(label=result.entry.title, action="scope:entry", value=result.entry.id),
+                Choice(label=other.title, action="scope:entry", value=other.id),
+            ],
+        )
+    return render_entry(kb, result.entry)
+
+
+def raise_with_supervisor(entry: Entry) -> Reply:
+    return Reply(
+        text="Raising it can feel awkward, and it's part of looking after the role. One way to put it to your peer supervisor:\n\n"
+        f"\"I've been asked to do something that I don't think fits the peer role ({entry.title.lower()}). "
+        "Could we look at it together, with my job description?\"\n\n"
+        "You decide whether and when to raise it; I don't send anything on my own."
+    )
+
+
+def quiz_feedback(kb: KnowledgeBase, entry: Entry, guess: str) -> Reply:
+    right = guess == entry.verdict.value
+    lead = "That's how the material sees it too." if right else f"Not quite: the material would say \"{QUIZ_GUESSES[entry.verdict.value]}\"."
+    reply = render_entry(kb, entry, lead=lead)
+    return Reply(text=reply.text, choices=[Choice(label="Another one", action="scope:quiz-next")])

@@ -1,0 +1,141 @@
+"""From a question to a decision: crisis, a scope ruling, background, an
+off-topic pointer, or "I'm not sure".
+
+This is the one place that decides; the chat intent and the ``peerbot ask``
+and ``peerbot eval`` commands all call ``KnowledgeBase.answer`` so that what
+is measured is exactly what people get.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge.distress import DistressCheck, DistressSign
+from knowledge.loader import LoadReport, load_entries
+from knowledge.matching import Matcher, Ranked
+from knowledge.schema import Entry, OffTopic, OffTopicKind, Verdict
+
+HERE = Path(__file__).parent
+
+# Dosing questions are clinical whatever else they mention: declined, never
+# answered, even when they share words with a scope entry.
+DOSING = re.compile(
+    r"\b(\d+\s?mg|milligrams?|dosage|dosing|doses?|max(imum)? (daily )?(dose|amount))\b|"
+    r"\bhow (much|many)\b[^.?!]{0,40}\b(can|should|could) (i|he|she|they|someone) (take|have)\b",
+    re.IGNORECASE,
+)
+# Below this confidence the bot says it isn't sure instead of ruling.
+NOT_SURE_BELOW = 0.3
+# Two entries with different rulings closer than this: ask which was meant.
+CLOSE_CALL = 0.04
+
+
+@dataclass
+class ScopeAnswer:
+    """What the bot concluded about one question."""
+
+    verdict: str                     # in_scope, out_of_scope, depends, unknown, crisis
+    kind: str                        # ruling, info, offtopic, clinical, not_sure, crisis
+    confidence: float
+    entry: Entry | None = None
+    route: OffTopic | None = None
+    distress: DistressSign | None = None
+    alternatives: list[Entry] = field(default_factory=list)
+    close_call: bool = False
+
+    def as_json(self, sources: dict[str, str]) -> dict[str, Any]:
+        entry = self.entry
+        return {
+            "verdict": self.verdict,
+            "kind": self.kind,
+            "entry_id": entry.id if entry else (self.route.id if self.route else None),
+            "confidence": round(self.confidence, 3),
+            "answer": entry.answer if entry else (self.route.reply if self.route else ""),
+            "conditions": entry.conditions if entry else [],
+            "instead": entry.instead if entry else [],
+            "sources": [
+                {"file": s.file, "section": s.section, "title": sources.get(s.file, s.file)}
+                for s in (entry.sources if entry else [])
+            ],
+            "alternatives": [e.id for e in self.alternatives],
+        }
+
+
+def _read_yaml(name: str, extra_dir: Path | None) -> Any:
+    local = extra_dir / name if extra_dir else None
+    path = local if local is not None and local.is_file() else HERE / name
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+class KnowledgeBase:
+    """Everything the scope answers are made from, loaded once."""
+
+    def __init__(self, report: LoadReport, offtopics: list[OffTopic], resources: dict[str, Any], sources: dict[str, str]):
+        self.report = report
+        self.entries = report.entries
+        self.offtopics = {route.id: route for route in offtopics}
+        self.resources = resources
+        self.sources = sources
+        self.distress = DistressCheck()
+        self.matcher = Matcher(self.entries.values(), offtopics)
+
+    @classmethod
+    def load(cls, extra_dir: Path | None = None) -> "KnowledgeBase":
+        report = load_entries(extra_dir)
+        offtopics = [OffTopic.model_validate(item) for item in _read_yaml("offtopic.yaml", extra_dir)]
+        return cls(report, offtopics, _read_yaml("resources.yaml", extra_dir), _read_yaml("sources.yaml", None))
+
+    def source_title(self, file: str) -> str:
+        return self.sources.get(file, file)
+
+    def answer(self, question: str) -> ScopeAnswer:
+        sign = self.distress.find(question)
+        if sign is not None:
+            return ScopeAnswer(verdict="crisis", kind="crisis", confidence=1.0, distress=sign)
+        ranked = self.matcher.rank(question, k=8)
+        if not ranked:
+            return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=0.0)
+        top = ranked[0]
+        confidence = self._confidence(ranked)
+        if DOSING.search(question) and "medication-dosing" in self.offtopics:
+            route = self.offtopics["medication-dosing"]
+            return ScopeAnswer(verdict="unknown", kind="clinical", confidence=max(confidence, 0.9), route=route)
+        if top.target.kind == "offtopic":
+            route = self.offtopics[top.target.id]
+            kind = "clinical" if route.kind is OffTopicKind.clinical else "offtopic"
+            return ScopeAnswer(verdict="unknown", kind=kind, confidence=confidence, route=route)
+        entries = [self.entries[r.target.id] for r in ranked if r.target.kind == "entry"]
+        if confidence < NOT_SURE_BELOW:
+            return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence, alternatives=entries[:3])
+        entry = entries[0]
+        rival = next(
+            (r for r in ranked[1:] if r.target.kind == "entry" and self.entries[r.target.id].verdict != entry.verdict),
+            None,
+        )
+        close = rival is not None and top.score - rival.score < CLOSE_CALL
+        alternatives = [self.entries[rival.target.id]] if close and rival else []
+        if entry.verdict is Verdict.info:
+            # Background, not a ruling: reported as no verdict.
+            return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry, alternatives=alternatives, close_call=close)
+        return ScopeAnswer(
+            verdict=entry.verdict.value,
+            kind="ruling",
+            confidence=confidence,
+            entry=entry,
+            alternatives=alternatives,
+            close_call=close,
+        )
+
+    @staticmethod
+    def _confidence(ranked: list[Ranked]) -> float:
+        """How sure the match is, from 0 to 1: strong evidence for the best
+        match and a clear lead over the next one both count."""
+        top = ranked[0]
+        evidence = min(1.0, max(top.phrase, top.pooled * 0.8) / 6.0)
+        lead = min(1.0, (top.score - ranked[1].score) / 0.3) if len(ranked) > 1 else 1.0
+        return 0.75 * evidence + 0.25 * lead

@@ -1,0 +1,162 @@
+"""Find the knowledge entry a question is about.
+
+Lexical retrieval with BM25 (bm25s) over every alternate phrasing, plus one
+document per entry that pools all its phrasings, so both a close paraphrase
+and a question that borrows words from several phrasings land well.
+Questions are read the same way as the phrasings: typos are corrected
+against the knowledge base's own vocabulary (rapidfuzz), everyday synonyms
+are folded together (``synonyms.yaml``), and words are stemmed.
+
+Off-topic routes (payroll, IT, dosing, ...) are ranked alongside the
+entries, so that a question that isn't about the peer role finds its route
+instead of the nearest scope entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import bm25s
+import numpy as np
+import Stemmer
+import yaml
+from rapidfuzz import fuzz, process
+
+from knowledge.schema import Entry, OffTopic
+
+SYNONYMS_FILE = Path(__file__).parent / "synonyms.yaml"
+# bm25s logs every index build at DEBUG on its own logger; keep it quiet.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+# Words that carry no topic. Pronouns and question words are noise for
+# matching; "not" and "no" are too, because phrasings ask both ways.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves im ive id dont doesnt
+    cant wont isnt arent wasnt didnt shouldnt wouldnt couldnt ok okay okey yeah hey hi hello pls please thanks
+    really actually just like kind sort get got gets getting go going gonna wanna want wants wanted also still even
+    ever much many lot lots thing things stuff way ask asked asking question wondering know let lets s t d ll m re ve""".split()
+)
+TOKEN = re.compile(r"[a-z0-9_]+")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something a question can land on: a scope entry or an off-topic route."""
+
+    id: str
+    kind: str  # "entry" or "offtopic"
+
+
+@dataclass
+class Ranked:
+    target: Target
+    score: float       # combined, relative: the best target scores highest
+    phrase: float      # raw BM25 of the best single phrasing
+    pooled: float      # raw BM25 of the entry's pooled document
+
+
+@lru_cache(maxsize=1)
+def _synonym_rules() -> tuple[re.Pattern[str], dict[str, str]]:
+    table = yaml.safe_load(SYNONYMS_FILE.read_text(encoding="utf-8")) or {}
+    mapping: dict[str, str] = {}
+    for canonical, variants in table.items():
+        token = canonical.replace("-", "_")
+        for variant in variants:
+            mapping[str(variant).lower()] = token
+    ordered = sorted(mapping, key=len, reverse=True)
+    pattern = re.compile(r"(?<![a-z0-9_])(" + "|".join(re.escape(v) for v in ordered) + r")(?![a-z0-9_])")
+    return pattern, mapping
+
+
+def fold(text: str) -> str:
+    """Lower-case, straighten quotes, and read synonyms as their canonical word."""
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    text = re.sub(r"'(s|t|m|re|ve|ll|d)\b", r"\1", text)  # don't -> dont, I'm -> im
+    pattern, mapping = _synonym_rules()
+    return pattern.sub(lambda m: " " + mapping[m.group(1)] + " ", text)
+
+
+class Vocabulary:
+    """The knowledge base's own words, for correcting typos in questions."""
+
+    def __init__(self, words: Iterable[str]):
+        self.words = sorted({w for w in words if len(w) >= 3})
+        self._known = frozenset(self.words)
+
+    def correct(self, word: str) -> str:
+        if word in self._known or len(word) < 4 or word.isdigit() or word in STOPWORDS:
+            return word
+        found = process.extractOne(word, self.words, scorer=fuzz.ratio, score_cutoff=84)
+        return found[0] if found else word
+
+
+class Matcher:
+    """Ranks entries and off-topic routes for a question."""
+
+    POOLED_WEIGHT = 0.6
+
+    def __init__(self, entries: Iterable[Entry], offtopics: Iterable[OffTopic] = ()):
+        self._stemmer = Stemmer.Stemmer("english")
+        self.targets: list[Target] = []
+        phrase_docs: list[str] = []
+        phrase_owner: list[int] = []
+        pooled_docs: list[str] = []
+        for entry in entries:
+            texts = [entry.title, *entry.phrasings]
+            self._add(Target(entry.id, "entry"), texts, phrase_docs, phrase_owner, pooled_docs)
+        for route in offtopics:
+            self._add(Target(route.id, "offtopic"), [route.title, *route.phrasings], phrase_docs, phrase_owner, pooled_docs)
+
+        folded_phrases = [fold(t) for t in phrase_docs]
+        self.vocabulary = Vocabulary(w for text in folded_phrases for w in TOKEN.findall(text))
+        self._owner = np.asarray(phrase_owner, dtype=np.int64)
+        self._phrases = bm25s.BM25()
+        self._phrases.index([self._tokens(t, folded=True) for t in folded_phrases], show_progress=False)
+        self._pooled = bm25s.BM25()
+        self._pooled.index([self._tokens(fold(t), folded=True) for t in pooled_docs], show_progress=False)
+
+    def _add(self, target: Target, texts: list[str], phrase_docs: list[str], owner: list[int], pooled: list[str]) -> None:
+        index = len(self.targets)
+        self.targets.append(target)
+        phrase_docs.extend(texts)
+        owner.extend([index] * len(texts))
+        pooled.append(" ".join(texts))
+
+    def _tokens(self, text: str, folded: bool = False, correct: bool = False) -> list[str]:
+        words = TOKEN.findall(text if folded else fold(text))
+        if correct:
+            words = [self.vocabulary.correct(w) for w in words]
+        words = [w for w in words if w not in STOPWORDS]
+        return self._stemmer.stemWords(words) or ["__empty__"]
+
+    def query_tokens(self, question: str) -> list[str]:
+        folded = fold(question)
+        corrected = " ".join(self.vocabulary.correct(w) for w in TOKEN.findall(folded))
+        # Correction can produce a synonym variant ("pils" -> "pills"): fold again.
+        return self._tokens(fold(corrected), folded=True)
+
+    def rank(self, question: str, k: int = 5) -> list[Ranked]:
+        tokens = self.query_tokens(question)
+        phrase_scores = self._phrases.get_scores(tokens)
+        best_phrase = np.zeros(len(self.targets), dtype=np.float32)
+        np.maximum.at(best_phrase, self._owner, phrase_scores)
+        pooled = self._pooled.get_scores(tokens)
+        top_phrase = float(best_phrase.max()) or 1.0
+        top_pooled = float(pooled.max()) or 1.0
+        combined = best_phrase / top_phrase + self.POOLED_WEIGHT * pooled / top_pooled
+        order = np.argsort(-combined)[:k]
+        return [
+            Ranked(self.targets[i], float(combined[i]), float(best_phrase[i]), float(pooled[i]))
+            for i in order
+            if combined[i] > 0
+        ]

@@ -82,7 +82,7 @@ def chat(user: str, name: str | None, team: str | None) -> None:
 
     async def talk(runtime: "Runtime") -> None:
         channel = TerminalChannel(
-            runtime.engine, runtime.store, user=user, name=name, team=team, interactive=interactive
+            runtime.engine, runtime.courier, user=user, name=name, team=team, interactive=interactive
         )
         await channel.run(sys.stdin.buffer)
 
@@ -101,12 +101,13 @@ def feed(channel: str, as_json: bool) -> None:
     The supervisor channel is 'supervisors'. Use '@USER' for what was sent
     to one person by direct message.
     """
-    kind, target = ("user", channel[1:]) if channel.startswith("@") else ("channel", channel.lstrip("#"))
+    from bot.channels.base import Address
+    from bot.channels.local import LocalPlatform, platform_file
 
-    async def read(runtime: "Runtime") -> list[dict[str, Any]]:
-        return await runtime.store.deliveries.feed(kind, target)
-
-    posts = with_runtime(read)
+    settings = load_settings_or_exit()
+    kind = "user" if channel.startswith("@") else "channel"
+    address = Address(kind=kind, id=channel.lstrip("@#"))
+    posts = LocalPlatform(platform_file(settings.db)).feed(address)
     if not posts:
         click.echo(f"Nothing has been posted to {channel} yet.")
         return
@@ -114,7 +115,8 @@ def feed(channel: str, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(post, ensure_ascii=False))
             continue
-        click.echo(f"--- {post['created_at']} (#{post['id']})")
+        edited = f", edited {post['edited_at']}" if "edited_at" in post else ""
+        click.echo(f"--- {post['created_at']}{edited}")
         click.echo(post.get("text", ""))
         for choice in post.get("choices", []):
             click.echo(f"  [{choice['label']}]")

@@ -72,6 +72,9 @@ class Engine:
         self.intents: list[Intent] = []
         self._by_name: dict[str, Intent] = {}
         self._commands: dict[str, tuple[Intent, Command]] = {}
+        # Half-filled sensitive forms (check-ins, concerns) stay in memory:
+        # they must never sit in the database next to the person.
+        self._private_drafts: dict[tuple[str, str, str], FormSession] = {}
         for intent in intents:
             self._register(intent)
 
@@ -111,11 +114,19 @@ class Engine:
             ctx = self.context(msg)
             for intent in self.intents:
                 replies = await intent.decorate(msg, replies, ctx)
+            replies = [self._address(reply, msg) for reply in replies]
             return await self._start_forms(replies, msg, shows_forms)
         except Exception:  # a failing intent must never take the conversation down
             kind = "action" if msg.action else "submission" if msg.submission else "text"
             log.exception("could not handle a %s on %s", kind, msg.channel)
             return [Reply(text=SORRY)]
+
+    @staticmethod
+    def _address(reply: Reply, msg: Inbound) -> Reply:
+        """A direct message with no platform named goes out on the one the person wrote from."""
+        if reply.to.kind == "user" and reply.to.via is None:
+            return reply.model_copy(update={"to": reply.to.model_copy(update={"via": msg.channel})})
+        return reply
 
     # -- routing -----------------------------------------------------------
 
@@ -131,7 +142,7 @@ class Engine:
             return [Reply(text=problem)]
         msg = msg.model_copy(update={"text": text})
 
-        session = await self.store.forms.get(msg.channel, msg.user, msg.conversation)
+        session = await self._draft(msg)
         if session is not None and not text.startswith("/"):
             return await self._continue_form(session, msg, ctx)
         if not text:
@@ -186,7 +197,7 @@ class Engine:
     async def _on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
         owner, _, verb = action.id.partition(":")
         if owner == "form":
-            session = await self.store.forms.get(msg.channel, msg.user, msg.conversation)
+            session = await self._draft(msg)
             return await self._form_control(verb, session, msg, ctx)
         intent = self._by_name.get(owner)
         if intent is None or not verb:
@@ -204,7 +215,10 @@ class Engine:
             labels = {f.name: f.label for f in form.fields}
             lines = [f"- {labels[name]}: {message}" for name, message in errors.items()]
             return [Reply(text="A couple of answers need another look:\n" + "\n".join(lines), field_errors=errors)]
-        return await intent.on_submission(name, clean, msg, ctx)
+        # Hidden values (a one-time token, say) come back beside the fields.
+        names = {f.name for f in form.fields}
+        hidden = {k: str(v) for k, v in submission.values.items() if k not in names}
+        return await intent.on_submission(name, {**clean, **hidden}, msg, ctx)
 
     # -- forms filled in conversation -------------------------------------
 
@@ -221,6 +235,20 @@ class Engine:
             out.extend(await self.open_form(reply.form, msg, lead=reply.text))
         return out
 
+    async def _draft(self, msg: Inbound) -> FormSession | None:
+        private = self._private_drafts.get((msg.channel, msg.user, msg.conversation))
+        return private or await self.store.forms.get(msg.channel, msg.user, msg.conversation)
+
+    async def _keep(self, session: FormSession) -> None:
+        if session.form.get("sensitive"):
+            self._private_drafts[(session.channel, session.user, session.conversation)] = session
+        else:
+            await self.store.forms.save(session)
+
+    async def _drop(self, msg: Inbound) -> None:
+        if self._private_drafts.pop((msg.channel, msg.user, msg.conversation), None) is None:
+            await self.store.forms.delete(msg.channel, msg.user, msg.conversation)
+
     async def open_form(self, form: Form, msg: Inbound, lead: str = "") -> list[Reply]:
         """Start filling ``form`` field by field in this person's conversation."""
         owner = form.id.partition(":")[0]
@@ -234,7 +262,7 @@ class Engine:
             position=0,
             updated_at=self.now().isoformat(),
         )
-        await self.store.forms.save(session)
+        await self._keep(session)
         intro = "\n\n".join(part for part in (lead, form.intro or form.title) if part)
         intro += "\n(Type cancel at any time to stop; nothing is sent until the end.)"
         return [Reply(text=intro), ask_field(form, 0)]
@@ -248,7 +276,7 @@ class Engine:
         idle = self.now() - dt.datetime.fromisoformat(session.updated_at)
         if idle > dt.timedelta(minutes=self.settings.form_idle_minutes):
             session.updated_at = self.now().isoformat()
-            await self.store.forms.save(session)
+            await self._keep(session)
             return [
                 Reply(
                     text=f"Welcome back. You were part-way through {form.title} "
@@ -271,12 +299,12 @@ class Engine:
         session.position += 1
         session.updated_at = self.now().isoformat()
         if session.position < len(form.fields):
-            await self.store.forms.save(session)
+            await self._keep(session)
             return [ask_field(form, session.position)]
 
-        await self.store.forms.delete(msg.channel, msg.user, msg.conversation)
+        await self._drop(msg)
         name = form.id.partition(":")[2]
-        submission = Submission(form=form.id, values=session.answers)
+        submission = Submission(form=form.id, values={**session.answers, **form.hidden})
         done = msg.model_copy(update={"text": "", "submission": submission})
         intent = self._by_name.get(session.owner)
         if intent is None:
@@ -284,17 +312,17 @@ class Engine:
         clean, errors = check_submission(form, session.answers)
         if errors:  # the form changed under the draft: ask again from the top
             return await self.open_form(form, msg, lead="Some answers no longer fit this form, so let's go through it again.")
-        return await intent.on_submission(name, clean, done, self.context(done))
+        return await intent.on_submission(name, {**clean, **form.hidden}, done, self.context(done))
 
     async def _form_control(self, verb: str, session: FormSession | None, msg: Inbound, ctx: Context) -> list[Reply]:
         if session is None:
             return [Reply(text="There's no half-filled form to pick up right now.")]
         form = Form.model_validate(session.form)
         if verb == "cancel":
-            await self.store.forms.delete(msg.channel, msg.user, msg.conversation)
+            await self._drop(msg)
             return [Reply(text=f"Okay, I've set {form.title} aside. Nothing from it was sent.")]
         if verb == "restart":
             return await self.open_form(form, msg)
         session.updated_at = self.now().isoformat()
-        await self.store.forms.save(session)
+        await self._keep(session)
         return [ask_field(form, session.position)]

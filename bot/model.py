@@ -80,9 +80,13 @@ class Form(BaseModel):
     intro: str | None = None
     fields: list[FormField]
     submit_label: str = "Send"
-    # Sensitive forms (check-ins, concerns) are never echoed into chat
-    # history by channels that can show them privately.
+    # Sensitive forms (check-ins, concerns) are taken only where the platform
+    # shows them privately (modals, cards), and a half-filled one is kept in
+    # memory only, never in the database next to the person.
     sensitive: bool = False
+    # Values that travel with the form and come back with the submission
+    # (Slack private_metadata, Teams card data), such as a one-time token.
+    hidden: dict[str, str] = Field(default_factory=dict)
 
 
 class Choice(BaseModel):
@@ -102,14 +106,17 @@ class Image(BaseModel):
 class Destination(BaseModel):
     kind: Literal["here", "user", "channel"] = "here"
     target: str | None = None
+    # For a person: the channel (platform) they are reached on. The engine
+    # fills it from the message being answered when an intent leaves it out.
+    via: str | None = None
 
     @classmethod
     def here(cls) -> "Destination":
         return cls()
 
     @classmethod
-    def user(cls, user_id: str) -> "Destination":
-        return cls(kind="user", target=user_id)
+    def user(cls, user_id: str, via: str | None = None) -> "Destination":
+        return cls(kind="user", target=user_id, via=via)
 
     @classmethod
     def channel(cls, name: str) -> "Destination":
@@ -133,6 +140,12 @@ class Reply(BaseModel):
     # Per-field problems with a submitted form, for channels that show them
     # next to the field (Slack modals).
     field_errors: dict[str, str] = Field(default_factory=dict)
+    # A stable name for a post (e.g. "concern:K7Q2"): sending a reply with the
+    # same key to the same place again updates that post in place.
+    key: str | None = None
+    # Carries something that must never be stored next to a person (a
+    # check-in token): delivered directly, never written to the outbox.
+    secret: bool = False
 
     def describe(self) -> dict[str, Any]:
         """A JSON-safe summary, used where replies are recorded (local feeds)."""

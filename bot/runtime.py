@@ -11,7 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from bot.channels.local import LocalPlatform, platform_file
 from bot.config import Settings
+from bot.courier import Courier
 from bot.engine import Engine
 from bot.store import Store
 from intents import build_intents
@@ -23,6 +25,7 @@ class Runtime:
     settings: Settings
     store: Store
     engine: Engine
+    courier: Courier
 
     async def close(self) -> None:
         await self.store.close()
@@ -31,7 +34,8 @@ class Runtime:
 async def build_runtime(settings: Settings, now: Callable[[], dt.datetime] = utc_now) -> Runtime:
     store = await Store.open(settings.db)
     engine = Engine(settings, store, build_intents(), now=now)
-    return Runtime(settings=settings, store=store, engine=engine)
+    courier = Courier(store, LocalPlatform(platform_file(settings.db)), now=now)
+    return Runtime(settings=settings, store=store, engine=engine, courier=courier)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -1,12 +1,22 @@
 """The one aiohttp server process (``peerbot serve``).
 
-For now it serves ``GET /healthz``; the Slack and Teams channels add their
-own routes to the same application.
+It serves ``GET /healthz``, runs the courier (the outbox) in the background,
+and mounts each chat platform that is configured. A platform module is
+imported only when it is configured, so its libraries never load otherwise.
+
+A platform module exposes ``install(app, settings) -> Platform``: it adds its
+routes to the app (routes must exist before the app starts) and returns an
+object whose ``start(runtime)`` runs once the store and engine exist (to
+register its channel with the courier) and whose ``stop()`` runs at shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
 import logging
+from typing import Protocol
 
 from aiohttp import web
 
@@ -19,6 +29,22 @@ log = logging.getLogger(__name__)
 RUNTIME = web.AppKey("runtime", Runtime)
 
 
+class Platform(Protocol):
+    async def start(self, runtime: Runtime) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def configured_platforms(settings: Settings) -> list[str]:
+    """The platform modules to mount, by what the configuration provides."""
+    modules = []
+    if getattr(settings, "slack_bot_token", None):
+        modules.append("bot.channels.slack")
+    if getattr(settings, "teams_enabled", False):
+        modules.append("bot.channels.teams")
+    return modules
+
+
 async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     reachable = await runtime.store.ping()
@@ -27,16 +53,34 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the application; the store opens when it starts and closes when it stops."""
+def create_app(settings: Settings, *, runtime: Runtime | None = None, run_background: bool = True) -> web.Application:
+    """Build the application; the store opens when it starts and closes when it stops.
+
+    Tests may pass a ``runtime`` they built (with a fake clock, say) and turn
+    the background loops off to drive them by hand.
+    """
     app = web.Application(client_max_size=1024 * 1024)
+    platforms: list[Platform] = [
+        importlib.import_module(name).install(app, settings) for name in configured_platforms(settings)
+    ]
 
     async def lifecycle(app: web.Application):
-        runtime = await build_runtime(settings)
-        app[RUNTIME] = runtime
+        own = runtime is None
+        rt = runtime or await build_runtime(settings)
+        app[RUNTIME] = rt
+        for platform in platforms:
+            await platform.start(rt)
+        tasks = [asyncio.create_task(rt.courier.run(), name="courier")] if run_background else []
         log.info("peerbot %s serving; store at %s", __version__, settings.db)
         yield
-        await runtime.close()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for platform in platforms:
+            await platform.stop()
+        if own:
+            await rt.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)

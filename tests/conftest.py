@@ -34,7 +34,7 @@ class Chat:
     def __init__(self, runtime: Runtime, user: str = "u-ada", name: str | None = "Ada", team: str | None = "north"):
         self.out = io.StringIO()
         self.runtime = runtime
-        self.channel = TerminalChannel(runtime.engine, runtime.store, user=user, name=name, team=team, out=self.out)
+        self.channel = TerminalChannel(runtime.engine, runtime.courier, user=user, name=name, team=team, out=self.out)
 
     async def say(self, line: str) -> str:
         """Send one line; return everything the bot printed in answer."""
@@ -70,3 +70,10 @@ async def runtime(settings: Settings, clock: Clock):
 @pytest.fixture
 def chat(runtime: Runtime) -> Chat:
     return Chat(runtime)
+
+
+def feed(runtime: Runtime, channel: str = "supervisors") -> list[dict[str, Any]]:
+    """What the bot posted to a named channel in local mode, oldest first."""
+    from bot.channels.base import Address
+
+    return runtime.courier.local.feed(Address(kind="channel", id=channel))

@@ -88,14 +88,16 @@ def test_a_database_path_that_cannot_exist_is_reported_plainly(tmp_path: Path):
 def test_feed_shows_what_was_posted_to_a_channel_oldest_first(tmp_path: Path):
     import asyncio
 
-    from bot.store import Store
+    from bot.channels.base import Address
+    from bot.channels.local import LocalPlatform, platform_file
+    from bot.model import Reply
+
+    local = LocalPlatform(platform_file(tmp_path / "peerbot.db"))
 
     async def post() -> None:
-        store = await Store.open(tmp_path / "peerbot.db")
-        await store.deliveries.record("channel", "supervisors", {"text": "first post"})
-        await store.deliveries.record("channel", "supervisors", {"text": "second post"})
-        await store.deliveries.record("channel", "elsewhere", {"text": "not here"})
-        await store.close()
+        await local.post(Address(kind="channel", id="supervisors"), Reply(text="first post"))
+        await local.post(Address(kind="channel", id="supervisors"), Reply(text="second post"))
+        await local.post(Address(kind="channel", id="elsewhere"), Reply(text="not here"))
 
     asyncio.run(post())
     result = run(["feed", "supervisors"], tmp_path)

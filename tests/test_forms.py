@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bot.courier import Courier
 from bot.engine import Engine
 from bot.model import Action, FieldKind, Form, FormField, Inbound, Option, Reply, Submission
 from bot.runtime import Runtime
@@ -126,7 +127,8 @@ async def test_a_restart_mid_form_loses_nothing(runtime: Runtime, clock: Clock, 
     # A new process: a new store connection and engine on the same file.
     store = await Store.open(runtime.settings.db)
     try:
-        after = Chat(Runtime(runtime.settings, store, Engine(runtime.settings, store, [demo], now=clock)))
+        courier = Courier(store, runtime.courier.local, now=clock)
+        after = Chat(Runtime(runtime.settings, store, Engine(runtime.settings, store, [demo], now=clock), courier))
         assert "(3 of 3)" in await after.say("2")
         await after.say("all good")
         assert demo.received == [{"energy": "good", "steady": 2, "note": "all good"}]
@@ -180,3 +182,21 @@ async def test_a_stale_button_or_unknown_form_gets_a_clear_reply(runtime: Runtim
     assert "doesn't do anything any more" in stale[0].text
     unknown = await engine.handle(Inbound(**base, submission=Submission(form="demo:nope", values={})))
     assert "isn't available any more" in unknown[0].text
+
+
+async def test_a_sensitive_form_draft_never_touches_the_database(runtime: Runtime, demo: Demo):
+    private = MOOD.model_copy(update={"id": "demo:mood", "sensitive": True, "hidden": {"token": "tok-1"}})
+
+    class Private(Demo):
+        async def on_command(self, word, args, msg, ctx):
+            return [Reply(form=private)]
+
+    intent = Private()
+    runtime.engine = Engine(runtime.settings, runtime.store, [intent], now=runtime.engine.now)
+    person = Chat(runtime)
+    await person.say("/mood")
+    await person.say("2")
+    assert await runtime.store.forms.get("terminal", "u-ada", "terminal:u-ada") is None
+    await person.say("4")
+    await person.say("")
+    assert intent.received == [{"energy": "ok", "steady": 4, "note": None, "token": "tok-1"}]

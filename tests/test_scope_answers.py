@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.conftest import Chat
+from tests.conftest import Chat, feed
 
 
 async def test_an_out_of_scope_answer_says_so_plainly_with_reason_alternatives_and_source(chat: Chat):
@@ -87,7 +87,7 @@ async def test_raise_with_supervisor_offers_words_and_sends_nothing(chat: Chat, 
     await chat.say("the team wants me to do suicide risk screenings at intake")
     reply = await chat.say("Raise this with my peer supervisor")
     assert "job description" in reply
-    assert await runtime.store.deliveries.feed("channel", "supervisors") == []
+    assert feed(runtime) == []
 
 
 async def test_the_practice_quiz_explains_each_answer(chat: Chat):

@@ -59,16 +59,6 @@ async def test_database_work_happens_off_the_event_loop_thread(tmp_path: Path):
         await store.close()
 
 
-async def test_a_message_for_a_person_is_handed_over_once(tmp_path: Path):
-    store = await Store.open(tmp_path / "p.db")
-    try:
-        await store.deliveries.record("user", "u-ada", {"text": "Your check-in is open"})
-        assert await store.deliveries.take_unseen("user", "u-ada") == [{"text": "Your check-in is open"}]
-        assert await store.deliveries.take_unseen("user", "u-ada") == []
-    finally:
-        await store.close()
-
-
 async def test_an_unopenable_database_is_a_readable_error(tmp_path: Path):
     from bot.store import StoreError
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from knowledge.distress import DistressCheck
-from tests.conftest import Chat, Clock
+from tests.conftest import Chat, Clock, feed
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "crisis_cases.yaml").read_text())
 CHECK = DistressCheck()
@@ -38,13 +38,13 @@ async def test_the_reminder_fades_after_some_hours(chat: Chat, clock: Clock):
 
 async def test_the_handoff_to_a_supervisor_is_only_on_request_and_shares_no_words(chat: Chat, runtime):
     await chat.say("i want to cut so bad right now")
-    assert await runtime.store.deliveries.feed("channel", "supervisors") == []
+    assert feed(runtime) == []
     confirm = await chat.say("Let a peer supervisor know")
     assert "Send it?" in confirm
-    assert await runtime.store.deliveries.feed("channel", "supervisors") == []
+    assert feed(runtime) == []
     done = await chat.say("Yes, send it")
     assert "let the peer supervisors know" in done
-    posts = await runtime.store.deliveries.feed("channel", "supervisors")
+    posts = feed(runtime)
     assert len(posts) == 1
     assert "Ada would like to talk with a peer supervisor" in posts[0]["text"]
     assert "cut" not in posts[0]["text"]
@@ -53,7 +53,7 @@ async def test_the_handoff_to_a_supervisor_is_only_on_request_and_shares_no_word
 async def test_not_now_sends_nothing(chat: Chat, runtime):
     await chat.say("i want to cut so bad right now")
     assert "nothing has been sent" in (await chat.say("Not now")).lower()
-    assert await runtime.store.deliveries.feed("channel", "supervisors") == []
+    assert feed(runtime) == []
 
 
 async def test_a_question_about_supporting_someone_else_gets_a_scope_answer(chat: Chat):

@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from bot.courier import Courier
 from bot.engine import Engine
 from bot.model import FieldKind, Inbound, Reply
-from bot.store import Store
 
 CHANNEL = "terminal"
 
@@ -25,7 +25,7 @@ class TerminalChannel:
     def __init__(
         self,
         engine: Engine,
-        store: Store,
+        courier: Courier,
         *,
         user: str,
         name: str | None = None,
@@ -35,7 +35,7 @@ class TerminalChannel:
         image_dir: Path | None = None,
     ):
         self.engine = engine
-        self.store = store
+        self.courier = courier
         self.user = user
         self.name = name
         self.team = team
@@ -77,17 +77,18 @@ class TerminalChannel:
 
     async def deliver(self, replies: list[Reply]) -> None:
         self._buttons = []
-        shown = False
+        queued = False
         for reply in replies:
             if reply.to.kind == "here" or (reply.to.kind == "user" and reply.to.target == self.user):
                 self.show(reply)
-                shown = True
             else:
-                # Nobody else is connected locally: keep it for `peerbot feed`
-                # and for that person's next `peerbot chat`.
-                await self.store.deliveries.record(reply.to.kind, reply.to.target or "", reply.describe())
-        if shown:
-            self.out.flush()
+                # Someone else: through the courier to the local platform,
+                # where `peerbot feed` and their next `peerbot chat` find it.
+                await self.courier.send(reply)
+                queued = True
+        self.out.flush()
+        if queued:
+            await self.courier.deliver_due()
 
     # -- outbound ------------------------------------------------------------
 
@@ -124,7 +125,7 @@ class TerminalChannel:
     # -- the loop ------------------------------------------------------------
 
     async def greet(self) -> None:
-        waiting = await self.store.deliveries.take_unseen("user", self.user)
+        waiting = self.courier.local.take_unseen(self.user)
         if self.interactive:
             who = f", {self.name}" if self.name else ""
             self.out.write(f"Hi{who}. Type help to see what I can do, or ask me anything about the peer role.\n")
@@ -132,7 +133,7 @@ class TerminalChannel:
         if waiting:
             self.out.write("Messages for you while you were away:\n\n")
             for data in waiting:
-                self.show(Reply.model_validate({k: v for k, v in data.items() if k != "image"}))
+                self.show(Reply.model_validate({k: v for k, v in data.items() if k in Reply.model_fields and k != "image"}))
         self.out.flush()
 
     async def run(self, stream: BinaryIO) -> None:

@@ -1,4 +1,4 @@
-"""Half-filled forms and local deliveries."""
+"""Half-filled forms, so a restart mid-form loses nothing."""
 
 from __future__ import annotations
 
@@ -80,51 +80,3 @@ class FormSessions:
             )
 
         await self._store.run(remove)
-
-
-class Deliveries:
-    """Replies addressed to a person or a named channel while running locally."""
-
-    def __init__(self, store: "Store"):
-        self._store = store
-
-    async def record(self, kind: str, target: str, reply: dict[str, Any]) -> int:
-        def write() -> int:
-            table = self._store.db["deliveries"]
-            table.insert(
-                {"kind": kind, "target": target, "reply": json.dumps(reply), "created_at": utcnow(), "seen": 0}
-            )
-            return table.last_pk
-
-        return await self._store.run(write)
-
-    async def feed(self, kind: str, target: str) -> list[dict[str, Any]]:
-        """Everything sent to ``target``, oldest first."""
-
-        def read() -> list[dict[str, Any]]:
-            rows = self._store.db["deliveries"].rows_where(
-                "kind = ? and target = ?", [kind, target], order_by="id"
-            )
-            return [{"id": r["id"], "created_at": r["created_at"], **json.loads(r["reply"])} for r in rows]
-
-        return await self._store.run(read)
-
-    async def take_unseen(self, kind: str, target: str) -> list[dict[str, Any]]:
-        """Unseen messages for a person, marked seen as they are handed over."""
-
-        def take() -> list[dict[str, Any]]:
-            db = self._store.db
-            with db.atomic():
-                rows = list(
-                    db["deliveries"].rows_where(
-                        "kind = ? and target = ? and seen = 0", [kind, target], order_by="id"
-                    )
-                )
-                if rows:
-                    db.execute(
-                        "update deliveries set seen = 1 where id in ({})".format(",".join("?" * len(rows))),
-                        [r["id"] for r in rows],
-                    )
-            return [json.loads(r["reply"]) for r in rows]
-
-        return await self._store.run(take)

@@ -10,8 +10,9 @@ from typing import Callable, TypeVar
 
 from sqlite_utils import Database
 
-from bot.store.conversations import Deliveries, FormSessions
+from bot.store.conversations import FormSessions
 from bot.store.knowledge import KnowledgeFeedback
+from bot.store.outbox import Outbox
 from bot.store.migrations import migrations
 
 T = TypeVar("T")
@@ -27,7 +28,7 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peerbot-store")
         self._db: Database | None = None
         self.forms = FormSessions(self)
-        self.deliveries = Deliveries(self)
+        self.outbox = Outbox(self)
         self.knowledge = KnowledgeFeedback(self)
 
     @classmethod

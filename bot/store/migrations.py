@@ -53,3 +53,37 @@ def _knowledge_feedback_and_gaps(db: Database) -> None:
         {"question": str, "count": int, "likely_entry": str, "first_seen": str, "last_seen": str},
         pk="question",
     )
+
+
+@migrations(name="0003_outbox")
+def _outbox(db: Database) -> None:
+    # Local deliveries moved out of the database into the local platform
+    # file (bot/channels/local.py); the database keeps only the outbox.
+    db["deliveries"].drop(ignore=True)
+    # Every reply that goes somewhere other than the conversation it answers
+    # is stored here before any delivery is tried, and retried until sent.
+    db["outbox"].create(
+        {
+            "id": int,
+            "key": str,             # idempotency key: one delivery per key
+            "via": str,             # platform channel name
+            "address_kind": str,
+            "address_id": str,
+            "reply": str,           # JSON; emptied once delivered
+            "state": str,           # pending, sending, delivered, failed
+            "attempts": int,
+            "next_attempt_at": str,
+            "ref": str,
+            "last_error": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"key", "state"},
+    )
+    db["outbox"].create_index(["key"], unique=True)
+    db["outbox"].create_index(["state", "next_attempt_at"])
+    # Where a keyed post landed, so a later reply with the same key updates it.
+    db["posted"].create(
+        {"via": str, "address_kind": str, "address_id": str, "key": str, "ref": str},
+        pk=("via", "address_kind", "address_id", "key"),
+    )

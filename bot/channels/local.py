@@ -1,0 +1,86 @@
+"""The local platform: what stands in for Slack or Teams when the bot runs
+in a terminal.
+
+Direct messages and channel posts are appended to a JSON-lines file next to
+the database (``peerbot.local.jsonl`` for ``peerbot.db``). It plays the part
+of the chat platform's own storage, so it is deliberately not the bot's
+database: a check-in token in a direct message lives here, as it would live
+in Slack, and never in the store next to the person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bot.channels.base import Address
+from bot.model import Reply
+
+NAME = "local"
+
+
+def platform_file(db_path: Path) -> Path:
+    return Path(db_path).with_suffix(".local.jsonl")
+
+
+class LocalPlatform:
+    name = NAME
+    shows_forms = False
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def reaches(self, channel_name: str) -> bool:
+        return True
+
+    def _append(self, record: dict[str, Any]) -> None:
+        record["at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        with self.path.open("a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def _records(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        with self.path.open(encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            return [json.loads(line) for line in fh if line.strip()]
+
+    async def post(self, address: Address, reply: Reply) -> str:
+        ref = uuid.uuid4().hex[:12]
+        self._append({"op": "post", "ref": ref, "kind": address.kind, "target": address.id, "key": reply.key, "reply": reply.describe()})
+        return ref
+
+    async def update(self, address: Address, ref: str, reply: Reply) -> None:
+        self._append({"op": "update", "ref": ref, "kind": address.kind, "target": address.id, "reply": reply.describe()})
+
+    async def find_posted(self, address: Address, key: str) -> str | None:
+        for record in self._records():
+            if record["op"] == "post" and record.get("key") == key and record["target"] == address.id:
+                return record["ref"]
+        return None
+
+    def feed(self, address: Address) -> list[dict[str, Any]]:
+        """Messages at ``address``, oldest first, each as last edited."""
+        posts: dict[str, dict[str, Any]] = {}
+        for record in self._records():
+            if record["kind"] != address.kind or record["target"] != address.id:
+                continue
+            if record["op"] == "post":
+                posts[record["ref"]] = {"ref": record["ref"], "created_at": record["at"], **record["reply"]}
+            elif record["op"] == "update" and record["ref"] in posts:
+                posts[record["ref"]].update({**record["reply"], "edited_at": record["at"]})
+        return list(posts.values())
+
+    def take_unseen(self, user: str) -> list[dict[str, Any]]:
+        """Direct messages for ``user`` not shown yet; marks them shown."""
+        address = Address(kind="user", id=user)
+        seen = {r["ref"] for r in self._records() if r["op"] == "seen" and r["target"] == user}
+        fresh = [post for post in self.feed(address) if post["ref"] not in seen]
+        for post in fresh:
+            self._append({"op": "seen", "ref": post["ref"], "kind": "user", "target": user})
+        return fresh

@@ -1,0 +1,156 @@
+"""The courier: delivers replies addressed to a person or a named channel.
+
+Every such reply is written to the persisted outbox first, under an
+idempotency key, and only then sent; a failed send is retried with
+exponential backoff until it goes through, so a concern is never lost to a
+crash or an outage. If the process dies after the platform accepted a
+message but before the outbox heard back, the next attempt first asks the
+platform whether the keyed message is already there, so the channel gets it
+exactly once.
+
+The one exception is a reply marked ``secret`` (it carries a one-time
+check-in token): that is sent directly and never written anywhere next to
+the person it is for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from typing import Callable
+
+from bot.channels.base import Address, DeliveryError, PlatformChannel
+from bot.channels.local import LocalPlatform
+from bot.model import Reply
+from bot.store import Store
+from intents.base import utc_now
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = dt.timedelta(minutes=10)
+SECRET_TRIES = 3
+
+
+class Courier:
+    def __init__(self, store: Store, local: LocalPlatform, now: Callable[[], dt.datetime] = utc_now):
+        self.store = store
+        self.local = local
+        self.now = now
+        self.channels: dict[str, PlatformChannel] = {}
+        self._wake = asyncio.Event()
+        # Called with (address, via, error) when someone can't be reached at all.
+        self.on_unreachable: list[Callable[[Address, str, str], object]] = []
+
+    def register(self, channel: PlatformChannel) -> None:
+        if channel.name in self.channels:
+            raise ValueError(f"a channel named {channel.name!r} is already registered")
+        self.channels[channel.name] = channel
+
+    def route(self, reply: Reply) -> tuple[PlatformChannel, Address]:
+        """Which platform and address a reply goes to."""
+        if reply.to.kind == "user":
+            channel = self.channels.get(reply.to.via or "", self.local)
+            return channel, Address(kind="user", id=reply.to.target or "")
+        if reply.to.kind == "channel":
+            name = reply.to.target or ""
+            for channel in self.channels.values():
+                if channel.reaches(name):
+                    return channel, Address(kind="channel", id=name)
+            return self.local, Address(kind="channel", id=name)
+        raise ValueError("a reply to 'here' is delivered by the channel that received the message")
+
+    async def send(self, reply: Reply, key: str | None = None) -> bool:
+        """Queue ``reply`` for delivery (or, if secret, deliver it now).
+        Returns False when the key was already queued (nothing new to send)."""
+        channel, address = self.route(reply)
+        if reply.secret:
+            await self._send_secret(channel, address, reply)
+            return True
+        fresh = await self.store.outbox.enqueue(
+            key or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now()
+        )
+        self._wake.set()
+        return fresh
+
+    async def _send_secret(self, channel: PlatformChannel, address: Address, reply: Reply) -> None:
+        for attempt in range(1, SECRET_TRIES + 1):
+            try:
+                await channel.post(address, reply)
+                return
+            except DeliveryError as exc:
+                log.warning("a private message on %s failed (try %d): %s", channel.name, attempt, exc)
+                if not exc.retry:
+                    self._unreachable(address, channel.name, str(exc))
+                    raise
+                await asyncio.sleep(0.2 * attempt)
+        raise DeliveryError(f"could not deliver a private message on {channel.name}")
+
+    def _unreachable(self, address: Address, via: str, error: str) -> None:
+        for hook in self.on_unreachable:
+            hook(address, via, error)
+
+    async def deliver_due(self) -> int:
+        """One pass over the outbox; returns how many messages went out."""
+        sent = 0
+        for item in await self.store.outbox.due(self.now()):
+            channel = self.channels.get(item.via) or (self.local if item.via == self.local.name else None)
+            if channel is None:
+                continue  # that platform isn't running in this process
+            address = Address(kind=item.address_kind, id=item.address_id)
+            reply = Reply.model_validate(item.reply)
+            try:
+                if item.state == "sending" and reply.key is None:
+                    ref = await channel.find_posted(address, item.key)
+                    if ref is not None:
+                        await self.store.outbox.mark_delivered(item.id, ref)
+                        continue
+                await self.store.outbox.mark_sending(item.id)
+                ref = await self._post_or_update(channel, address, reply, item.key)
+            except DeliveryError as exc:
+                await self._failed(item.id, item.attempts + 1, exc, address, channel.name)
+                continue
+            except Exception as exc:  # a platform bug must not stop the outbox
+                log.exception("delivery on %s raised", channel.name)
+                await self._failed(item.id, item.attempts + 1, DeliveryError(exc.__class__.__name__), address, channel.name)
+                continue
+            await self.store.outbox.mark_delivered(item.id, ref)
+            sent += 1
+        return sent
+
+    async def _post_or_update(self, channel: PlatformChannel, address: Address, reply: Reply, outbox_key: str) -> str:
+        if reply.key is None:
+            # The outbox key rides along so find_posted can spot a repeat.
+            return await channel.post(address, reply.model_copy(update={"key": outbox_key}))
+        ref = await self.store.outbox.posted_ref(channel.name, address.kind, address.id, reply.key)
+        if ref is None:
+            ref = await channel.find_posted(address, reply.key)
+        if ref is None:
+            ref = await channel.post(address, reply)
+        else:
+            await channel.update(address, ref, reply)
+        await self.store.outbox.remember_posted(channel.name, address.kind, address.id, reply.key, ref)
+        return ref
+
+    async def _failed(self, item_id: int, attempts: int, exc: DeliveryError, address: Address, via: str) -> None:
+        if not exc.retry:
+            await self.store.outbox.mark_failed(item_id, str(exc))
+            self._unreachable(address, via, str(exc))
+            return
+        delay = min(dt.timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)
+        log.warning("delivery on %s failed (attempt %d), retrying in %ss: %s", via, attempts, int(delay.total_seconds()), exc)
+        await self.store.outbox.retry_later(item_id, attempts, self.now() + delay, str(exc))
+
+    async def run(self, poll_seconds: float = 1.0) -> None:
+        """Deliver forever: wake on new messages, and poll for retries."""
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("the outbox pass failed; trying again shortly")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,106 @@
+"""The persisted outbox: nothing addressed elsewhere is lost to a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.store.core import Store
+
+
+@dataclass
+class OutboxItem:
+    id: int
+    key: str
+    via: str
+    address_kind: str
+    address_id: str
+    reply: dict[str, Any]
+    state: str
+    attempts: int
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Outbox:
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    async def enqueue(self, key: str, via: str, address_kind: str, address_id: str, reply: dict[str, Any], now: dt.datetime) -> bool:
+        """Store a delivery; False if one with this key already exists."""
+
+        def write() -> bool:
+            try:
+                self._store.db["outbox"].insert(
+                    {
+                        "key": key, "via": via, "address_kind": address_kind, "address_id": address_id,
+                        "reply": json.dumps(reply), "state": "pending", "attempts": 0,
+                        "next_attempt_at": _iso(now), "ref": "", "last_error": "", "created_at": _iso(now),
+                    }
+                )
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return await self._store.run(write)
+
+    async def due(self, now: dt.datetime, limit: int = 50) -> list[OutboxItem]:
+        def read() -> list[OutboxItem]:
+            rows = self._store.db["outbox"].rows_where(
+                "state in ('pending', 'sending') and next_attempt_at <= ?", [_iso(now)], order_by="id", limit=limit
+            )
+            return [
+                OutboxItem(r["id"], r["key"], r["via"], r["address_kind"], r["address_id"], json.loads(r["reply"]), r["state"], r["attempts"])
+                for r in rows
+            ]
+
+        return await self._store.run(read)
+
+    async def mark_sending(self, item_id: int) -> None:
+        await self._store.run(lambda: self._store.db["outbox"].update(item_id, {"state": "sending"}))
+
+    async def mark_delivered(self, item_id: int, ref: str) -> None:
+        # The text is not kept once it has arrived: the platform has it now.
+        await self._store.run(
+            lambda: self._store.db["outbox"].update(item_id, {"state": "delivered", "ref": ref, "reply": "{}", "last_error": ""})
+        )
+
+    async def retry_later(self, item_id: int, attempts: int, when: dt.datetime, error: str) -> None:
+        await self._store.run(
+            lambda: self._store.db["outbox"].update(
+                item_id, {"state": "pending", "attempts": attempts, "next_attempt_at": _iso(when), "last_error": error[:300]}
+            )
+        )
+
+    async def mark_failed(self, item_id: int, error: str) -> None:
+        await self._store.run(lambda: self._store.db["outbox"].update(item_id, {"state": "failed", "last_error": error[:300]}))
+
+    async def counts(self) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            return dict(self._store.db.execute("select state, count(*) from outbox group by state").fetchall())
+
+        return await self._store.run(read)
+
+    async def posted_ref(self, via: str, kind: str, address_id: str, key: str) -> str | None:
+        def read() -> str | None:
+            row = self._store.db.execute(
+                "select ref from posted where via = ? and address_kind = ? and address_id = ? and key = ?",
+                [via, kind, address_id, key],
+            ).fetchone()
+            return row[0] if row else None
+
+        return await self._store.run(read)
+
+    async def remember_posted(self, via: str, kind: str, address_id: str, key: str, ref: str) -> None:
+        await self._store.run(
+            lambda: self._store.db["posted"].upsert(
+                {"via": via, "address_kind": kind, "address_id": address_id, "key": key, "ref": ref},
+                pk=("via", "address_kind", "address_id", "key"),
+            )
+        )

@@ -121,6 +121,17 @@ class Engine:
             log.exception("could not handle a %s on %s", kind, msg.channel)
             return [Reply(text=SORRY)]
 
+    async def home(self, msg: Inbound) -> list[Reply]:
+        """Every intent's sections for this person's home view, in registration order."""
+        ctx = self.context(msg)
+        sections: list[Reply] = []
+        for intent in self.intents:
+            try:
+                sections += await intent.home(msg, ctx)
+            except Exception:
+                log.exception("the %s intent could not build its home section", intent.name)
+        return sections
+
     @staticmethod
     def _address(reply: Reply, msg: Inbound) -> Reply:
         """A direct message with no platform named goes out on the one the person wrote from."""

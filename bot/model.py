@@ -87,6 +87,11 @@ class Form(BaseModel):
     # Values that travel with the form and come back with the submission
     # (Slack private_metadata, Teams card data), such as a one-time token.
     hidden: dict[str, str] = Field(default_factory=dict)
+    # Anonymous forms (check-ins, pulses, anonymous concerns): a channel
+    # drops the submitting user on receipt, before anything is logged or
+    # stored (the Inbound carries user "anonymous"), and shows the replies
+    # in the form itself (a modal's closing view), never in a direct message.
+    anonymous: bool = False
 
 
 class Choice(BaseModel):

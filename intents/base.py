@@ -77,6 +77,11 @@ class Intent:
     async def on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
         raise NotImplementedError
 
+    async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:
+        """Sections for the person's home view (Slack's App Home): quick
+        actions and settings for everyone, summaries for supervisors."""
+        return []
+
     def form(self, name: str, ctx: Context) -> Form | None:
         """The definition of one of this intent's forms, to check a submission against."""
         return None

@@ -18,6 +18,9 @@ class Help(Intent):
     async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
         return [Reply(text=render_help(ctx))]
 
+    async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:
+        return [Reply(text=render_help(ctx))]
+
 
 def render_help(ctx: Context) -> str:
     lines = [WELCOME, ""]

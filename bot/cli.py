@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def load_settings_or_exit() -> "Settings":
+def load_settings_or_exit(**overrides: object) -> "Settings":
     from bot.config import ConfigError, load_settings
     from bot.runtime import configure_logging
 
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         for line in exc.lines:
             click.echo(f"peerbot: configuration problem: {line}", err=True)
@@ -81,10 +81,13 @@ def chat(user: str, name: str | None, team: str | None) -> None:
     interactive = sys.stdin.isatty()
 
     async def talk(runtime: "Runtime") -> None:
+        # Load the knowledge base while the person reads the greeting.
+        warming = asyncio.create_task(runtime.engine.warm_up())
         channel = TerminalChannel(
             runtime.engine, runtime.courier, user=user, name=name, team=team, interactive=interactive
         )
         await channel.run(sys.stdin.buffer)
+        await warming
 
     try:
         with_runtime(talk)
@@ -128,13 +131,14 @@ def feed(channel: str, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default PEERBOT_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default PEERBOT_PORT, 8080).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--socket-mode", is_flag=True, help="Reach Slack over Socket Mode (needs PEERBOT_SLACK_APP_TOKEN), no public URL.")
+def serve(host: str | None, port: int | None, socket_mode: bool) -> None:
     """Run the server: health check now; Slack and Teams endpoints as they are set up."""
     from aiohttp import web
 
     from bot.server import create_app
 
-    settings = load_settings_or_exit()
+    settings = load_settings_or_exit(**({"slack_socket_mode": True} if socket_mode else {}))
     web.run_app(
         create_app(settings),
         host=host or settings.host,
@@ -145,6 +149,7 @@ def serve(host: str | None, port: int | None) -> None:
 
 def main() -> None:
     import bot.cli_knowledge  # noqa: F401  (registers ask, eval and kb)
+    import bot.cli_teams  # noqa: F401  (registers teams package and teams bind-supervisors)
 
     cli(prog_name="peerbot")
 

@@ -12,12 +12,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+import re
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PREFIX = "PEERBOT_"
 
 CommaList = Annotated[frozenset[str], NoDecode]
+SlackChannelMap = Annotated[dict[str, str], NoDecode]
 
 
 class LogLevel(str, Enum):
@@ -47,6 +50,22 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8080, ge=1, le=65535)
     log_level: LogLevel = LogLevel.WARNING
+    # Slack (bot/channels/slack/): on when a bot token is set. Order matters:
+    # each check below sees the fields defined above it.
+    slack_bot_token: SecretStr | None = Field(None, description="the Slack app's Bot User OAuth Token (xoxb-...)")
+    slack_socket_mode: bool = Field(False, description="connect to Slack over Socket Mode instead of HTTP")
+    slack_app_token: SecretStr | None = Field(None, validate_default=True, description="app-level token for Socket Mode (xapp-...)")
+    slack_signing_secret: SecretStr | None = Field(None, validate_default=True, description="the Slack app's Signing Secret")
+    slack_supervisor_channel: str | None = Field(None, validate_default=True, description="Slack channel id of the peer-supervisor channel")
+    slack_channels: SlackChannelMap = Field(default_factory=dict, description="other named channels: name=CHANNEL_ID, comma-separated")
+    slack_api_url: str = Field("https://slack.com/api/", description="base URL of the Slack Web API")
+    # Microsoft Teams (bot/channels/teams/): on with an app id, or without
+    # credentials for local testing. The password comes before the app id so
+    # the app id's check sees both.
+    teams_app_password: SecretStr | None = Field(None, description="the Teams bot's client secret")
+    teams_app_id: str | None = Field(None, validate_default=True, description="the Teams bot's Microsoft app id")
+    teams_tenant_id: str | None = Field(None, description="the one Microsoft 365 tenant the bot serves")
+    teams_local_testing: bool = Field(False, validate_default=True, description="serve Teams unauthenticated, for local testing only")
 
     @field_validator("supervisors", "admins", mode="before")
     @classmethod
@@ -70,6 +89,86 @@ class Settings(BaseSettings):
         if not value.expanduser().resolve().parent.is_dir():
             raise ValueError("must be in a directory that exists")
         return value.expanduser()
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _slack_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"xoxb-[A-Za-z0-9-]{8,}", value.get_secret_value()):
+            raise ValueError("must be the app's Bot User OAuth Token (OAuth & Permissions), starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _slack_app_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"xapp-[A-Za-z0-9-]{8,}", value.get_secret_value()):
+            raise ValueError("must be an app-level token (Basic Information > App-Level Tokens), starting with xapp-")
+        if value is None and info.data.get("slack_socket_mode"):
+            raise ValueError("is needed for Socket Mode: an app-level token with connections:write, starting with xapp-")
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _slack_signing_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", value.get_secret_value()):
+            raise ValueError("must be the app's Signing Secret (Basic Information > App Credentials): 32 letters a-f and digits")
+        if value is None and info.data.get("slack_bot_token") and not info.data.get("slack_socket_mode"):
+            raise ValueError("is needed to check that requests really come from Slack (Basic Information > App Credentials)")
+        return value
+
+    @field_validator("slack_supervisor_channel")
+    @classmethod
+    def _slack_supervisor_channel(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not re.fullmatch(r"[CG][A-Z0-9]{6,}", value.strip()):
+            raise ValueError("must be a Slack channel id like C0123ABCDE (channel details, at the bottom), not its name")
+        if value is None and info.data.get("slack_bot_token"):
+            raise ValueError("is needed when Slack is on: the id of the peer-supervisor channel, like C0123ABCDE")
+        return value.strip() if value else value
+
+    @field_validator("slack_channels", mode="before")
+    @classmethod
+    def _slack_channels(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, _, channel_id = part.partition("=")
+            if not name.strip() or not re.fullmatch(r"[CG][A-Z0-9]{6,}", channel_id.strip()):
+                raise ValueError("must be name=CHANNEL_ID pairs separated by commas, like wellbeing=C0123ABCDE")
+            pairs[name.strip()] = channel_id.strip()
+        return pairs
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http(s) URL, like https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("teams_app_id", "teams_tenant_id")
+    @classmethod
+    def _teams_ids(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", value):
+            raise ValueError("must be a GUID like 00000000-0000-0000-0000-000000000000 (from the Azure bot registration)")
+        if info.field_name == "teams_app_id":
+            has_password = info.data.get("teams_app_password") is not None
+            if value and not has_password:
+                raise ValueError("is set, so PEERBOT_TEAMS_APP_PASSWORD (the bot's client secret) is needed too")
+            if not value and has_password:
+                raise ValueError("is needed when PEERBOT_TEAMS_APP_PASSWORD is set")
+        return value
+
+    @field_validator("teams_local_testing")
+    @classmethod
+    def _teams_local_testing(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("teams_app_id"):
+            raise ValueError("must be off when PEERBOT_TEAMS_APP_ID is set: with credentials every request is checked")
+        return value
+
+    @property
+    def teams_enabled(self) -> bool:
+        """Teams is served with real credentials, or unauthenticated for local testing."""
+        return bool(self.teams_app_id) or self.teams_local_testing
 
     def roles_of(self, user: str) -> frozenset[str]:
         """Everyone is a peer worker; supervisors and admins come from configuration."""
@@ -107,7 +206,8 @@ def describe_errors(error: ValidationError) -> list[str]:
         allowed = _allowed(name) if name in Settings.model_fields else None
         message = f"must be {allowed}" if allowed else item["msg"].removeprefix("Value error, ")
         got = item.get("input")
-        got_text = f" (got {got!r})" if isinstance(got, (str, int)) and len(str(got)) < 80 else ""
+        secret = name in Settings.model_fields and "SecretStr" in str(Settings.model_fields[name].annotation)
+        got_text = f" (got {got!r})" if isinstance(got, (str, int)) and len(str(got)) < 80 and not secret else ""
         lines.append(f"{PREFIX}{name.upper()}: {message}{got_text}")
     return lines
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import unicodedata
 from typing import Any, Callable, Iterable
 
@@ -41,11 +42,13 @@ NOT_UNDERSTOOD = "I'm not sure what to do with that one. Type help to see what I
 ROLE_NAMES = {"supervisor": "peer supervisors", "admin": "admins"}
 # Bidirectional overrides can make text display differently from what it says.
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+# Terminal escape sequences (colours, cursor moves) pasted into a message.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
 
 
 def clean_text(text: str, limit: int) -> tuple[str, str | None]:
     """Normalise typed text; return it with a kind message if it can't be used."""
-    text = unicodedata.normalize("NFC", text)
+    text = _ESCAPES.sub("", unicodedata.normalize("NFC", text))
     text = "".join(
         ch for ch in text if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in _BIDI)
     ).strip()
@@ -120,6 +123,15 @@ class Engine:
             kind = "action" if msg.action else "submission" if msg.submission else "text"
             log.exception("could not handle a %s on %s", kind, msg.channel)
             return [Reply(text=SORRY)]
+
+    async def warm_up(self) -> None:
+        """Let intents load what they need before the first message arrives."""
+        ctx = self.context(Inbound(channel="system", user="system", conversation="system"))
+        for intent in self.intents:
+            try:
+                await intent.warm_up(ctx)
+            except Exception:
+                log.exception("the %s intent could not warm up", intent.name)
 
     async def home(self, msg: Inbound) -> list[Reply]:
         """Every intent's sections for this person's home view, in registration order."""

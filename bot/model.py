@@ -103,6 +103,9 @@ class Choice(BaseModel):
 
 
 class Image(BaseModel):
+    # Base64 in JSON, so a reply with a chart can wait in the outbox.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     png: bytes
     alt: str
     title: str = ""

@@ -70,6 +70,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_backgr
         app[RUNTIME] = rt
         for platform in platforms:
             await platform.start(rt)
+        await rt.engine.warm_up()
         tasks = [asyncio.create_task(rt.courier.run(), name="courier")] if run_background else []
         log.info("peerbot %s serving; store at %s", __version__, settings.db)
         yield

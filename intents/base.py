@@ -59,6 +59,9 @@ class Intent:
     # One line for help about what this intent does with plain messages.
     about: str = ""
 
+    async def warm_up(self, ctx: Context) -> None:
+        """Load what the first message would otherwise wait for."""
+
     async def screen(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
         """Runs on every typed message before anything else; return replies to claim it."""
         return None

@@ -51,6 +51,9 @@ class Scope(Intent):
         Command("quiz", "practise with a \"Scope or No Scope?\" situation"),
     )
 
+    async def warm_up(self, ctx: Context) -> None:
+        await load_knowledge(ctx)
+
     async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
         if word == "quiz":
             return await self._quiz(ctx)

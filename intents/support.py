@@ -18,7 +18,7 @@ import re
 
 from bot.model import Choice, Destination, Inbound, Reply
 from intents.base import Context, Intent
-from intents.scope import load_knowledge
+from knowledge.distress import shared_check, support_resources
 
 REMEMBER_FOR = dt.timedelta(hours=4)
 SETTLING = re.compile(
@@ -62,17 +62,17 @@ class Support(Intent):
         return True
 
     async def screen(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
-        kb = await load_knowledge(ctx)
-        sign = kb.distress.find(msg.text)
+        resources = support_resources(ctx.settings.kb_dir)
+        sign = shared_check().find(msg.text)
         if sign is not None:
             self._recent[self._key(msg)] = ctx.now()
-            return [care_reply(kb.resources)]
+            return [care_reply(resources)]
         if self._is_recent(msg, ctx) and SETTLING.search(msg.text):
             return [
                 Reply(
                     text="Thank you for telling me, and I'm sorry if I read you wrong. "
                     "I'll leave these here anyway, in case they're ever useful to you or someone you support:\n"
-                    + "\n".join(resource_lines(kb.resources))
+                    + "\n".join(resource_lines(resources))
                 )
             ]
         return None
@@ -82,8 +82,7 @@ class Support(Intent):
             return replies
         if any("988" in r.text or "Still here if you need it" in r.text for r in replies):
             return replies
-        kb = await load_knowledge(ctx)
-        return [*replies, Reply(text=footer(kb.resources))]
+        return [*replies, Reply(text=footer(support_resources(ctx.settings.kb_dir)))]
 
     async def on_action(self, action, msg: Inbound, ctx: Context) -> list[Reply]:
         verb = action.id.partition(":")[2]

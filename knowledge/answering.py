@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from knowledge.distress import DistressCheck, DistressSign
+from knowledge.distress import DistressSign, shared_check, support_resources
 from knowledge.loader import LoadReport, load_entries
 from knowledge.matching import Matcher, Ranked
 from knowledge.schema import Entry, OffTopic, OffTopicKind, Verdict
+from knowledge.verdicts import OFFTOPIC, VerdictModel
 
 HERE = Path(__file__).parent
 
@@ -31,8 +33,10 @@ DOSING = re.compile(
 )
 # Below this confidence the bot says it isn't sure instead of ruling.
 NOT_SURE_BELOW = 0.3
-# Two entries with different rulings closer than this: ask which was meant.
-CLOSE_CALL = 0.04
+# Two entries with different rulings this close in retrieval, while the
+# verdict model barely prefers one ruling: ask which was meant.
+CLOSE_CALL = 0.1
+CLOSE_MARGIN = 0.15
 
 
 @dataclass
@@ -72,6 +76,22 @@ def _read_yaml(name: str, extra_dir: Path | None) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+def _fingerprint(extra_dir: Path | None) -> tuple:
+    """Changes when any knowledge file changes, so an edited folder is reloaded."""
+    folders = [HERE, HERE / "entries"] + ([extra_dir] if extra_dir else [])
+    return tuple(
+        (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+        for folder in folders
+        if folder.is_dir()
+        for p in sorted(folder.glob("*.y*ml"))
+    )
+
+
+@lru_cache(maxsize=4)
+def _load_cached(extra_dir: Path | None, fingerprint: tuple) -> "KnowledgeBase":
+    return KnowledgeBase.build(extra_dir)
+
+
 class KnowledgeBase:
     """Everything the scope answers are made from, loaded once."""
 
@@ -81,14 +101,21 @@ class KnowledgeBase:
         self.offtopics = {route.id: route for route in offtopics}
         self.resources = resources
         self.sources = sources
-        self.distress = DistressCheck()
+        self.distress = shared_check()
         self.matcher = Matcher(self.entries.values(), offtopics)
+        self.verdicts = VerdictModel(self.entries.values(), offtopics)
 
     @classmethod
     def load(cls, extra_dir: Path | None = None) -> "KnowledgeBase":
+        """Load (once per process and folder: the knowledge base never changes
+        while the bot runs, and training the verdict model takes a moment)."""
+        return _load_cached(extra_dir.resolve() if extra_dir else None, _fingerprint(extra_dir))
+
+    @classmethod
+    def build(cls, extra_dir: Path | None = None) -> "KnowledgeBase":
         report = load_entries(extra_dir)
         offtopics = [OffTopic.model_validate(item) for item in _read_yaml("offtopic.yaml", extra_dir)]
-        return cls(report, offtopics, _read_yaml("resources.yaml", extra_dir), _read_yaml("sources.yaml", None))
+        return cls(report, offtopics, support_resources(extra_dir), _read_yaml("sources.yaml", None))
 
     def source_title(self, file: str) -> str:
         return self.sources.get(file, file)
@@ -97,11 +124,16 @@ class KnowledgeBase:
         sign = self.distress.find(question)
         if sign is not None:
             return ScopeAnswer(verdict="crisis", kind="crisis", confidence=1.0, distress=sign)
-        ranked = self.matcher.rank(question, k=8)
+        ranked = self.matcher.rank(question, k=10)
         if not ranked:
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=0.0)
+        guess = self.verdicts.guess(question)
+        # The best-ranked candidate with the ruling the verdict model expects.
+        chosen = next((r for r in ranked if self._label(r) == guess.label), None)
+        if chosen is not None and chosen is not ranked[0]:
+            ranked = [chosen, *[r for r in ranked if r is not chosen]]
         top = ranked[0]
-        confidence = self._confidence(ranked)
+        confidence = self._confidence(ranked, guess.margin if chosen is not None else 0.0)
         if DOSING.search(question) and "medication-dosing" in self.offtopics:
             route = self.offtopics["medication-dosing"]
             return ScopeAnswer(verdict="unknown", kind="clinical", confidence=max(confidence, 0.9), route=route)
@@ -117,7 +149,12 @@ class KnowledgeBase:
             (r for r in ranked[1:] if r.target.kind == "entry" and self.entries[r.target.id].verdict != entry.verdict),
             None,
         )
-        close = rival is not None and top.score - rival.score < CLOSE_CALL
+        # Ask which was meant only when neither the words nor the wording decide.
+        close = (
+            rival is not None
+            and guess.margin < CLOSE_MARGIN
+            and abs(top.score - rival.score) < CLOSE_CALL
+        )
         alternatives = [self.entries[rival.target.id]] if close and rival else []
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
@@ -131,11 +168,16 @@ class KnowledgeBase:
             close_call=close,
         )
 
+    def _label(self, ranked: Ranked) -> str:
+        if ranked.target.kind == "offtopic":
+            return OFFTOPIC
+        return self.entries[ranked.target.id].verdict.value
+
     @staticmethod
-    def _confidence(ranked: list[Ranked]) -> float:
-        """How sure the match is, from 0 to 1: strong evidence for the best
-        match and a clear lead over the next one both count."""
+    def _confidence(ranked: list[Ranked], margin: float) -> float:
+        """How sure the answer is, from 0 to 1: words shared with the chosen
+        entry's phrasings, and how clearly the verdict model prefers its ruling."""
         top = ranked[0]
         evidence = min(1.0, max(top.phrase, top.pooled * 0.8) / 6.0)
-        lead = min(1.0, (top.score - ranked[1].score) / 0.3) if len(ranked) > 1 else 1.0
-        return 0.75 * evidence + 0.25 * lead
+        lead = min(1.0, max(0.0, margin) / 1.0)
+        return 0.6 * evidence + 0.4 * lead

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -24,10 +25,23 @@ def normalise(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text)
 
 
+@lru_cache(maxsize=1)
+def support_resources(extra_dir: Path | None = None) -> dict:
+    """Crisis and support lines: an organisation's resources.yaml wins."""
+    local = extra_dir / "resources.yaml" if extra_dir else None
+    path = local if local is not None and local.is_file() else Path(__file__).parent / "resources.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class DistressSign:
     kind: str
     sentence: str
+
+
+@lru_cache(maxsize=1)
+def shared_check() -> "DistressCheck":
+    return DistressCheck()
 
 
 class DistressCheck:

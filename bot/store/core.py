@@ -13,6 +13,8 @@ from sqlite_utils import Database
 from bot.store.conversations import FormSessions
 from bot.store.knowledge import KnowledgeFeedback
 from bot.store.outbox import Outbox
+from bot.store.slack import SlackEvents
+from bot.store.teams import TeamsDirectory
 from bot.store.migrations import migrations
 
 T = TypeVar("T")
@@ -30,6 +32,8 @@ class Store:
         self.forms = FormSessions(self)
         self.outbox = Outbox(self)
         self.knowledge = KnowledgeFeedback(self)
+        self.slack_events = SlackEvents(self)
+        self.teams = TeamsDirectory(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

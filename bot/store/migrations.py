@@ -87,3 +87,29 @@ def _outbox(db: Database) -> None:
         {"via": str, "address_kind": str, "address_id": str, "key": str, "ref": str},
         pk=("via", "address_kind", "address_id", "key"),
     )
+
+
+@migrations(name="0004_slack_events")
+def _slack_events(db: Database) -> None:
+    # Slack event ids already taken, so a retried delivery is never handled
+    # twice; only the id and when it arrived (bot/store/slack.py).
+    db["slack_events"].create({"event_id": str, "seen_at": str}, pk="event_id")
+    db["slack_events"].create_index(["seen_at"])
+
+
+@migrations(name="0005_teams_conversations")
+def _teams_conversations(db: Database) -> None:
+    # How to reach each person on Teams: the full conversation reference
+    # (service URL included) from install or first contact, and since when a
+    # proactive send has found them unreachable (bot/store/teams.py).
+    db["teams_people"].create(
+        {"user": str, "tenant": str, "reference": str, "updated_at": str, "unreachable_since": str},
+        pk="user",
+    )
+    # Team channels the bot has seen, and which one is bound to a named
+    # channel such as "supervisors".
+    db["teams_channels"].create(
+        {"channel_id": str, "team": str, "name": str, "tenant": str, "reference": str, "bound_as": str, "seen_at": str},
+        pk="channel_id",
+    )
+    db["teams_channels"].create_index(["bound_as"])

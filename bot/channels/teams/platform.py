@@ -1,0 +1,202 @@
+"""Teams at ``POST /api/messages`` in the one aiohttp server.
+
+Every request is checked before the bot sees it: with an app id configured,
+botbuilder validates the Bot Framework token (no token: 401); without one,
+the endpoint runs unauthenticated for local testing and says so loudly at
+start. Malformed bodies, unknown activity types and missing fields get a
+4xx with a plain reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import jwt
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity
+
+from bot.channels.base import Address
+from bot.channels.teams.activities import BIND_WORD, TeamsBot
+from bot.channels.teams.channel import NAME, TeamsChannel
+from bot.channels.teams.pacing import Pacer
+from bot.config import Settings
+from bot.model import Destination, Reply
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/api/messages"
+# Activity types Bot Framework defines; anything else is refused with 400.
+KNOWN_TYPES = {
+    "message", "contactRelationUpdate", "conversationUpdate", "typing", "endOfConversation", "event",
+    "invoke", "deleteUserData", "messageUpdate", "messageDelete", "installationUpdate", "messageReaction",
+    "suggestion", "trace", "handoff", "command", "commandResult",
+}
+NEEDS_CONVERSATION = {"message", "invoke", "conversationUpdate", "installationUpdate"}
+REFRESH_SECONDS = 30
+UNREACHABLE_HELP = (
+    "I couldn't reach {who} on Microsoft Teams, so a message for them is waiting undelivered ({why}). "
+    "This usually means the peerbot app isn't installed for them, or was removed. Installing the app for them "
+    "fixes it: for everyone at once, an app setup policy in the Teams admin centre can install peerbot "
+    "for a group of people. Once it's installed I'll be able to reach them again."
+)
+
+
+def _problem(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+class TeamsPlatform:
+    def __init__(self, settings: Settings, pacer: Pacer | None = None):
+        self.settings = settings
+        self.app_id = settings.teams_app_id or ""
+        password = settings.teams_app_password.get_secret_value() if settings.teams_app_password else ""
+        config = SimpleNamespace(APP_ID=self.app_id, APP_PASSWORD=password)
+        if settings.teams_tenant_id and self.app_id:
+            config.APP_TYPE, config.APP_TENANTID = "SingleTenant", settings.teams_tenant_id
+        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+        self.adapter.on_turn_error = self._turn_failed
+        self.bot = TeamsBot(self)
+        self.pacer = pacer or Pacer()
+        self.runtime: Runtime | None = None
+        self.channel: TeamsChannel | None = None
+        self._refresher: asyncio.Task | None = None
+        self._notices: set[asyncio.Task] = set()
+        if not self.app_id:
+            log.warning(
+                "TEAMS IS RUNNING UNAUTHENTICATED at %s (PEERBOT_TEAMS_LOCAL_TESTING): anyone who can reach this "
+                "port can talk to the bot as anyone. For local testing only; set PEERBOT_TEAMS_APP_ID and "
+                "PEERBOT_TEAMS_APP_PASSWORD for real use.",
+                ROUTE,
+            )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.channel = TeamsChannel(self.adapter, self.app_id, runtime.store, self.pacer, runtime.engine.now)
+        await self.channel.refresh()
+        runtime.courier.register(self.channel)
+        runtime.courier.on_unreachable.append(self.tell_admins)
+        self._refresher = asyncio.create_task(self._keep_fresh(), name="teams-bindings")
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+
+    async def _keep_fresh(self) -> None:
+        """Pick up a channel bound from the command line while the server runs."""
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.channel.refresh()
+
+    def tell_admins(self, address: Address, via: str, error: str) -> None:
+        """Courier hook: someone on Teams can't be reached; admins hear how to fix it, once a day."""
+        if via != NAME or self.runtime is None:
+            return
+        who = f"the person with Teams user id {address.id}" if address.kind == "user" else f"the {address.id} channel"
+        log.warning("teams: %s is unreachable: %s", who, error)
+        text = UNREACHABLE_HELP.format(who=who, why=error)
+        if address.kind == "channel":
+            text = (
+                f"I couldn't post to the {address.id} channel on Microsoft Teams ({error}). Add peerbot to that "
+                f"team, then type {BIND_WORD} in the channel, or run peerbot teams bind-supervisors."
+            )
+        day = self.runtime.engine.now().date().isoformat()
+        for admin in sorted(self.runtime.settings.admins):
+            reply = Reply(text=text, to=Destination.user(admin, via=NAME))
+            key = f"teams-unreachable:{address.kind}:{address.id}:{admin}:{day}"
+            task = asyncio.get_running_loop().create_task(self.runtime.courier.send(reply, key=key))
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
+
+    async def _turn_failed(self, context: TurnContext, error: Exception) -> None:
+        # Only the kind of failure is logged: never what anyone wrote.
+        log.error("teams: a %s turn failed: %s", context.activity.type, error.__class__.__name__)
+
+    # -- the endpoint --------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.runtime is None:
+            return _problem(503, "peerbot is still starting")
+        auth = request.headers.get("Authorization", "")
+        if self.app_id and not auth:
+            return _problem(401, "a Bot Framework token is needed")
+        if request.content_type != "application/json":
+            return _problem(415, "send the activity as application/json")
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return _problem(400, "the body isn't valid JSON")
+        problem = self._check(body)
+        if problem:
+            return _problem(400, problem)
+        if not self._our_tenant(body):
+            return _problem(403, "this bot serves another organisation")
+        try:
+            activity = Activity().deserialize(body)
+        except Exception:
+            return _problem(400, "the activity couldn't be read")
+        try:
+            response = await self.adapter.process_activity(auth, activity, self.bot.on_turn)
+        except (PermissionError, jwt.PyJWTError):
+            return _problem(401, "the Bot Framework token isn't valid for this bot")
+        if response is None:
+            return web.Response(status=201)
+        body = response.body
+        if hasattr(body, "serialize"):
+            body = body.serialize()
+        return web.json_response(body, status=response.status or 200)
+
+    def _check(self, body: Any) -> str | None:
+        """Why an activity can't be taken, or None."""
+        if not isinstance(body, dict):
+            return "the body must be a JSON object (a Bot Framework activity)"
+        kind = body.get("type")
+        if not isinstance(kind, str) or kind not in KNOWN_TYPES:
+            return f"unknown activity type {str(kind)[:40]!r}"
+        if kind in NEEDS_CONVERSATION:
+            missing = [
+                name for name, value in (
+                    ("serviceUrl", body.get("serviceUrl")),
+                    ("conversation.id", (body.get("conversation") or {}).get("id") if isinstance(body.get("conversation"), dict) else None),
+                    ("from.id", (body.get("from") or {}).get("id") if isinstance(body.get("from"), dict) else None),
+                    ("recipient.id", (body.get("recipient") or {}).get("id") if isinstance(body.get("recipient"), dict) else None),
+                ) if not isinstance(value, str) or not value
+            ]
+            if missing:
+                return "the activity is missing " + ", ".join(missing)
+            if kind == "invoke" and not isinstance(body.get("name"), str):
+                return "an invoke activity needs a name"
+        for name in ("text", "value", "channelData"):
+            if name in body and not isinstance(body[name], (str, dict, list, type(None))):
+                return f"{name} has the wrong type"
+        if body.get("text") is not None and not isinstance(body.get("text"), str):
+            return "text must be a string"
+        return None
+
+    def _our_tenant(self, body: dict[str, Any]) -> bool:
+        """A single-tenant bot (PEERBOT_TEAMS_TENANT_ID) takes nothing from other organisations."""
+        tenant = self.settings.teams_tenant_id
+        if not tenant:
+            return True
+        data, conversation = body.get("channelData"), body.get("conversation")
+        seen = data.get("tenant", {}).get("id") if isinstance(data, dict) and isinstance(data.get("tenant"), dict) else None
+        seen = seen or (conversation.get("tenantId") if isinstance(conversation, dict) else None)
+        return not isinstance(seen, str) or seen.lower() == tenant.lower()
+
+
+def mount(app: web.Application, settings: Settings) -> TeamsPlatform:
+    platform = TeamsPlatform(settings)
+    app.router.add_post(ROUTE, platform.handle)
+    return platform

@@ -1,0 +1,117 @@
+"""What the Teams channel needs remembered: how to reach people and channels.
+
+Teams only lets a bot message someone first if it kept the conversation
+reference from an earlier turn (install or first contact), so one reference
+per person is kept here, with the tenant it belongs to. Nothing a person
+said is stored. Team channels the bot has seen are kept too, so an admin can
+bind one as the supervisors' channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.store.core import Store
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class TeamsPerson:
+    user: str
+    tenant: str
+    reference: dict[str, Any]
+    unreachable_since: str
+
+
+@dataclass(frozen=True)
+class TeamsChannel:
+    channel_id: str
+    team: str
+    name: str
+    tenant: str
+    reference: dict[str, Any]
+    bound_as: str
+
+
+class TeamsDirectory:
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    async def remember_person(self, user: str, tenant: str, reference: dict[str, Any], now: dt.datetime) -> None:
+        """Keep the latest reference; hearing from someone makes them reachable again."""
+        row = {"user": user, "tenant": tenant, "reference": json.dumps(reference), "updated_at": _iso(now), "unreachable_since": ""}
+        await self._store.run(lambda: self._store.db["teams_people"].upsert(row, pk="user"))
+
+    async def person(self, user: str) -> TeamsPerson | None:
+        def read() -> TeamsPerson | None:
+            rows = list(self._store.db["teams_people"].rows_where("user = ?", [user]))
+            if not rows:
+                return None
+            r = rows[0]
+            return TeamsPerson(r["user"], r["tenant"], json.loads(r["reference"]), r["unreachable_since"] or "")
+
+        return await self._store.run(read)
+
+    async def mark_unreachable(self, user: str, now: dt.datetime) -> None:
+        await self._store.run(
+            lambda: self._store.db.execute(
+                "update teams_people set unreachable_since = ? where user = ? and unreachable_since = ''", [_iso(now), user]
+            )
+        )
+
+    async def remember_channel(self, channel_id: str, team: str, name: str, tenant: str, reference: dict[str, Any], now: dt.datetime) -> None:
+        """Record a team channel; a known name or team name is never replaced by an empty one."""
+
+        def write() -> None:
+            db = self._store.db
+            with db.atomic():
+                old = list(db["teams_channels"].rows_where("channel_id = ?", [channel_id]))
+                prior = old[0] if old else {}
+                db["teams_channels"].upsert(
+                    {
+                        "channel_id": channel_id,
+                        "team": team or prior.get("team", ""),
+                        "name": name or prior.get("name", ""),
+                        "tenant": tenant or prior.get("tenant", ""),
+                        "reference": json.dumps(reference),
+                        "bound_as": prior.get("bound_as", ""),
+                        "seen_at": _iso(now),
+                    },
+                    pk="channel_id",
+                )
+
+        await self._store.run(write)
+
+    async def channels(self) -> list[TeamsChannel]:
+        def read() -> list[TeamsChannel]:
+            rows = self._store.db["teams_channels"].rows_where(order_by="team, name, channel_id")
+            return [
+                TeamsChannel(r["channel_id"], r["team"], r["name"], r["tenant"], json.loads(r["reference"]), r["bound_as"])
+                for r in rows
+            ]
+
+        return await self._store.run(read)
+
+    async def bound(self, name: str) -> TeamsChannel | None:
+        return next((c for c in await self.channels() if c.bound_as == name), None)
+
+    async def bind(self, channel_id: str, name: str) -> bool:
+        """Make this channel the one called ``name`` (and no other); False if unknown."""
+
+        def write() -> bool:
+            db = self._store.db
+            with db.atomic():
+                if not list(db["teams_channels"].rows_where("channel_id = ?", [channel_id])):
+                    return False
+                db.execute("update teams_channels set bound_as = '' where bound_as = ?", [name])
+                db.execute("update teams_channels set bound_as = ? where channel_id = ?", [name, channel_id])
+            return True
+
+        return await self._store.run(write)

@@ -69,7 +69,7 @@ class Courier:
             await self._send_secret(channel, address, reply)
             return True
         fresh = await self.store.outbox.enqueue(
-            key or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now()
+            key or reply.dedupe or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now()
         )
         self._wake.set()
         return fresh

@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import re
 import unicodedata
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from bot.config import Settings
 from bot.forms import AnswerError, ask_field, check_submission, parse_answer
@@ -30,6 +30,9 @@ from bot.model import Action, Choice, Form, Inbound, Reply, Submission
 from bot.store import Store
 from bot.store.conversations import FormSession
 from intents.base import Command, Context, Intent, utc_now
+
+if TYPE_CHECKING:
+    from bot.scheduler import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +70,12 @@ class Engine:
         store: Store,
         intents: Iterable[Intent],
         now: Callable[[], dt.datetime] = utc_now,
+        schedule: "Schedule | None" = None,
     ):
         self.settings = settings
         self.store = store
         self.now = now
+        self.schedule = schedule
         self.resources: dict[str, Any] = {}
         self.intents: list[Intent] = []
         self._by_name: dict[str, Intent] = {}
@@ -103,6 +108,7 @@ class Engine:
             resources=self.resources,
             commands=tuple(self.commands_for(roles)),
             abouts=tuple(intent.about for intent in self.intents if intent.about),
+            schedule=self.schedule,
         )
 
     def commands_for(self, roles: frozenset[str]) -> list[Command]:
@@ -123,6 +129,19 @@ class Engine:
             kind = "action" if msg.action else "submission" if msg.submission else "text"
             log.exception("could not handle a %s on %s", kind, msg.channel)
             return [Reply(text=SORRY)]
+
+    async def on_schedule(self, kind: str, payload: dict[str, Any]) -> list[Reply]:
+        """Hand a due job ("<intent>:<kind>") to its intent; return what it wants sent."""
+        intent = self._by_name.get(kind.partition(":")[0])
+        if intent is None:
+            log.warning("no intent for %s jobs", kind)
+            return []
+        ctx = self.context(Inbound(channel="system", user="system", conversation="system"))
+        try:
+            return await intent.on_schedule(kind, payload, ctx)
+        except Exception:
+            log.exception("the %s job failed", kind)
+            return []
 
     async def warm_up(self) -> None:
         """Let intents load what they need before the first message arrives."""

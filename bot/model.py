@@ -154,6 +154,9 @@ class Reply(BaseModel):
     # Carries something that must never be stored next to a person (a
     # check-in token): delivered directly, never written to the outbox.
     secret: bool = False
+    # The outbox's idempotency key for this delivery: queueing the same
+    # delivery twice (a retried event, a sweep after a crash) sends it once.
+    dedupe: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-safe summary, used where replies are recorded (local feeds)."""

@@ -15,6 +15,7 @@ from bot.channels.local import LocalPlatform, platform_file
 from bot.config import Settings
 from bot.courier import Courier
 from bot.engine import Engine
+from bot.scheduler import Schedule
 from bot.store import Store
 from intents import build_intents
 from intents.base import utc_now
@@ -26,16 +27,34 @@ class Runtime:
     store: Store
     engine: Engine
     courier: Courier
+    schedule: Schedule | None = None
+
+    async def run_job(self, kind: str, payload: dict) -> None:
+        """A scheduled job is due: let its intent decide, then deliver."""
+        for reply in await self.engine.on_schedule(kind, payload):
+            await self.courier.send(reply)
+        await self.courier.deliver_due()
 
     async def close(self) -> None:
+        if self.schedule is not None:
+            self.schedule.shutdown()
         await self.store.close()
 
 
-async def build_runtime(settings: Settings, now: Callable[[], dt.datetime] = utc_now) -> Runtime:
+async def build_runtime(
+    settings: Settings, now: Callable[[], dt.datetime] = utc_now, *, run_schedule: bool = False
+) -> Runtime:
+    """Open the store and build the bot. The schedule's jobs are always kept
+    (so a command can plan work for later), but they only fire in a process
+    that asks to run them (``peerbot serve``)."""
     store = await Store.open(settings.db)
-    engine = Engine(settings, store, build_intents(), now=now)
+    schedule = Schedule(settings.db)
+    engine = Engine(settings, store, build_intents(), now=now, schedule=schedule)
     courier = Courier(store, LocalPlatform(platform_file(settings.db)), now=now)
-    return Runtime(settings=settings, store=store, engine=engine, courier=courier)
+    runtime = Runtime(settings=settings, store=store, engine=engine, courier=courier, schedule=schedule)
+    schedule.fallback = runtime.run_job
+    schedule.start(paused=not run_schedule)
+    return runtime
 
 
 def configure_logging(settings: Settings) -> None:

@@ -71,6 +71,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_backgr
         for platform in platforms:
             await platform.start(rt)
         await rt.engine.warm_up()
+        if run_background and rt.schedule is not None:
+            rt.schedule.resume()
         tasks = [asyncio.create_task(rt.courier.run(), name="courier")] if run_background else []
         log.info("peerbot %s serving; store at %s", __version__, settings.db)
         yield

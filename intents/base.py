@@ -15,6 +15,7 @@ from bot.model import Action, Form, Inbound, Reply
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.scheduler import Schedule
     from bot.store import Store
 
 
@@ -36,6 +37,10 @@ class Context:
     # so help can describe exactly what is there for them.
     commands: tuple["Command", ...] = ()
     abouts: tuple[str, ...] = ()
+    # The persistent schedule, for intents that plan work for later (a period
+    # close, a reminder, an escalation). Jobs named "<intent>:<kind>" come
+    # back to that intent's on_schedule.
+    schedule: "Schedule | None" = None
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -79,6 +84,11 @@ class Intent:
 
     async def on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
         raise NotImplementedError
+
+    async def on_schedule(self, kind: str, payload: dict[str, Any], ctx: Context) -> list[Reply]:
+        """A scheduled job of this intent is due; return what to send (each
+        reply addressed to a person or a named channel)."""
+        return []
 
     async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:
         """Sections for the person's home view (Slack's App Home): quick

@@ -28,7 +28,7 @@ async def test_a_weekly_prompt_keeps_its_local_hour_across_daylight_saving(tmp_p
     from apscheduler.triggers.cron import CronTrigger
 
     trigger = CronTrigger(day_of_week="mon", hour=10, timezone="America/New_York")
-    before = trigger.get_next_fire_time(None, dt.datetime(2026, 10, 27, tzinfo=dt.timezone.utc))
+    before = trigger.get_next_fire_time(None, dt.datetime(2026, 10, 20, tzinfo=dt.timezone.utc))
     after = trigger.get_next_fire_time(None, dt.datetime(2026, 11, 3, tzinfo=dt.timezone.utc))
     # Clocks go back on 1 November: 10:00 local is 14:00 UTC before and 15:00 after.
     assert (before.hour, before.utcoffset()) == (10, dt.timedelta(hours=-4))

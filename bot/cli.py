@@ -148,11 +148,13 @@ def serve(host: str | None, port: int | None, socket_mode: bool) -> None:
 
 
 def main() -> None:
-    import bot.cli_knowledge  # noqa: F401  (registers ask, eval and kb)
-    import bot.cli_teams  # noqa: F401  (registers teams package and teams bind-supervisors)
-
     cli(prog_name="peerbot")
 
+
+# Command groups in their own modules register themselves on `cli`.
+import bot.cli_checkins  # noqa: E402,F401  (checkins close/report/prompt/team)
+import bot.cli_knowledge  # noqa: E402,F401  (ask, eval, kb)
+import bot.cli_teams  # noqa: E402,F401  (teams package, teams bind-supervisors)
 
 if __name__ == "__main__":
     main()

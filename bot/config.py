@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     admins: CommaList = Field(frozenset(), description="comma-separated user ids with the admin role")
     supervisor_channel: str = Field("supervisors", min_length=1, description="name of the peer-supervisor channel")
     kb_dir: Path | None = Field(None, description="an organisation's own knowledge entries (a directory)")
+    timezone: str = Field("America/New_York", description="IANA time zone for new teams (each person can set their own)")
     form_idle_minutes: int = Field(30, ge=1, le=10080, description="minutes before a half-filled form asks to resume")
     max_message_chars: int = Field(4000, ge=200, le=40000, description="longest message the bot reads")
     host: str = Field("127.0.0.1", min_length=1)
@@ -66,12 +67,31 @@ class Settings(BaseSettings):
     teams_app_id: str | None = Field(None, validate_default=True, description="the Teams bot's Microsoft app id")
     teams_tenant_id: str | None = Field(None, description="the one Microsoft 365 tenant the bot serves")
     teams_local_testing: bool = Field(False, validate_default=True, description="serve Teams unauthenticated, for local testing only")
+    # Concerns (intents/concern.py).
+    concern_key: SecretStr | None = Field(None, description="Fernet key that locks anonymous reporters' relay links")
+    backup_channel: str | None = Field(None, description="where concerns about a peer supervisor go instead")
+    concern_escalate_hours: int = Field(24, ge=1, le=720, description="weekday hours before an unacknowledged concern is escalated")
+    concern_escalation_channel: str | None = Field(None, description="where escalations are re-posted (default: the same channel)")
+    concern_escalation_mention: str = Field("", max_length=200, description="who an escalation calls on, e.g. a Slack <!subteam^ID>")
+    concern_retention_days: int = Field(90, ge=1, le=3650, description="days a resolved concern's text is kept")
+    concern_daily_limit: int = Field(5, ge=1, le=100, description="most concerns one person can send in 24 hours")
 
     @field_validator("supervisors", "admins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name such as America/Chicago or Europe/London") from None
         return value
 
     @field_validator("kb_dir")
@@ -164,6 +184,24 @@ class Settings(BaseSettings):
         if value and info.data.get("teams_app_id"):
             raise ValueError("must be off when PEERBOT_TEAMS_APP_ID is set: with credentials every request is checked")
         return value
+
+    @field_validator("concern_key")
+    @classmethod
+    def _concern_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(value.get_secret_value().strip().encode())
+        except (ValueError, TypeError):
+            raise ValueError("must be a key made by `peerbot concerns new-key` (44 characters of URL-safe base64)") from None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("backup_channel", "concern_escalation_channel")
+    @classmethod
+    def _optional_channel(cls, value: str | None) -> str | None:
+        return (value or "").strip().lstrip("#") or None
 
     @property
     def teams_enabled(self) -> bool:

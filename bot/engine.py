@@ -130,15 +130,23 @@ class Engine:
             log.exception("could not handle a %s on %s", kind, msg.channel)
             return [Reply(text=SORRY)]
 
+    def intent(self, name: str) -> Intent | None:
+        return self._by_name.get(name)
+
+    def system_context(self) -> Context:
+        """The context for scheduled jobs and operators' commands: every role."""
+        ctx = self.context(Inbound(channel="system", user="system", conversation="system"))
+        ctx.roles = frozenset({"peer", "supervisor", "admin"})
+        return ctx
+
     async def on_schedule(self, kind: str, payload: dict[str, Any]) -> list[Reply]:
         """Hand a due job ("<intent>:<kind>") to its intent; return what it wants sent."""
         intent = self._by_name.get(kind.partition(":")[0])
         if intent is None:
             log.warning("no intent for %s jobs", kind)
             return []
-        ctx = self.context(Inbound(channel="system", user="system", conversation="system"))
         try:
-            return await intent.on_schedule(kind, payload, ctx)
+            return await intent.on_schedule(kind, payload, self.system_context())
         except Exception:
             log.exception("the %s job failed", kind)
             return []
@@ -198,7 +206,7 @@ class Engine:
         replies = await self._on_command_or_text(msg, ctx, session)
         if session is not None and self._word(text) not in ("cancel", "resume"):
             title = session.form.get("title", "form")
-            replies.append(Reply(text=f"(Your half-filled {title} is saved. Type /resume to carry on, or /cancel to set it aside.)"))
+            replies.append(Reply(text=f"(The form you were filling in, {title}, is saved. Type /resume to carry on, or /cancel to set it aside.)"))
         return replies
 
     @staticmethod

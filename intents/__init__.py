@@ -11,6 +11,7 @@ from intents.base import Command, Context, Intent
 
 def build_intents() -> list[Intent]:
     from intents.admin import Admin
+    from intents.checkin import Checkin
     from intents.help import Help
     from intents.scope import Scope
     from intents.support import Support
@@ -19,6 +20,7 @@ def build_intents() -> list[Intent]:
         Support(),  # screens every message for distress before anything else
         Help(),
         Admin(),
+        Checkin(),
         Scope(),  # takes any plain message as a question: keep it last
     ]
 

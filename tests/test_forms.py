@@ -109,7 +109,7 @@ async def test_a_command_mid_form_keeps_the_draft(demo_chat: Chat, demo: Demo):
     await demo_chat.say("/mood")
     await demo_chat.say("1")
     reply = await demo_chat.say("/help")
-    assert "half-filled the mood form is saved" in reply
+    assert "The form you were filling in, the mood form, is saved" in reply
     assert "(2 of 3)" in await demo_chat.say("/resume")
     await demo_chat.say("5")
     await demo_chat.say("")

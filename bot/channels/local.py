@@ -50,9 +50,11 @@ class LocalPlatform:
             fcntl.flock(fh, fcntl.LOCK_SH)
             return [json.loads(line) for line in fh if line.strip()]
 
-    async def post(self, address: Address, reply: Reply) -> str:
+    async def post(self, address: Address, reply: Reply, seen: bool = False) -> str:
         ref = uuid.uuid4().hex[:12]
         self._append({"op": "post", "ref": ref, "kind": address.kind, "target": address.id, "key": reply.key, "reply": reply.describe()})
+        if seen:
+            self._append({"op": "seen", "ref": ref, "kind": address.kind, "target": address.id})
         return ref
 
     async def update(self, address: Address, ref: str, reply: Reply) -> None:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from bot.channels.base import Address
 from bot.courier import Courier
 from bot.engine import Engine
 from bot.model import FieldKind, Inbound, Reply
@@ -79,8 +80,13 @@ class TerminalChannel:
         self._buttons = []
         queued = False
         for reply in replies:
-            if reply.to.kind == "here" or (reply.to.kind == "user" and reply.to.target == self.user):
+            if reply.to.kind == "here":
                 self.show(reply)
+            elif reply.to.kind == "user" and reply.to.target == self.user:
+                # A direct message to this person: shown now, and kept where
+                # a platform keeps direct messages, so it can be found again.
+                self.show(reply)
+                await self.courier.local.post(Address(kind="user", id=self.user), reply, seen=True)
             else:
                 # Someone else: through the courier to the local platform,
                 # where `peerbot feed` and their next `peerbot chat` find it.
@@ -107,7 +113,8 @@ class TerminalChannel:
             if field.kind is FieldKind.scale and not field.options:
                 lines.append(f"  (a number from {field.min} to {field.max})")
             if field.initial:
-                lines.append(f"  (press Enter to keep: {field.initial[:200]})")
+                kept = next((o.label for o in field.options if o.value == field.initial), field.initial)
+                lines.append(f"  (press Enter to keep: {kept[:200]})")
             elif not field.required:
                 lines.append("  (optional: press Enter to skip)")
         if reply.image is not None:

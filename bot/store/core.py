@@ -10,10 +10,12 @@ from typing import Callable, TypeVar
 
 from sqlite_utils import Database
 
+from bot.store.concerns import Concerns
 from bot.store.conversations import FormSessions
 from bot.store.knowledge import KnowledgeFeedback
 from bot.store.outbox import Outbox
 from bot.store.slack import SlackEvents
+from bot.store.surveys import Surveys
 from bot.store.teams import TeamsDirectory
 from bot.store.migrations import migrations
 
@@ -34,6 +36,8 @@ class Store:
         self.knowledge = KnowledgeFeedback(self)
         self.slack_events = SlackEvents(self)
         self.teams = TeamsDirectory(self)
+        self.concerns = Concerns(self)
+        self.surveys = Surveys(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

@@ -113,3 +113,81 @@ def _teams_conversations(db: Database) -> None:
         pk="channel_id",
     )
     db["teams_channels"].create_index(["bound_as"])
+
+
+@migrations(name="0006_anonymous_surveys")
+def _anonymous_surveys(db: Database) -> None:
+    # Teams of peer workers and their check-in cadence (local time, IANA zone).
+    db["survey_teams"].create({"name": str, "weekday": str, "hour": int, "tz": str}, pk="name")
+    # Who is in a team, and how they like to be prompted. Knowing who was
+    # sent a form is the most the store may know about anyone.
+    db["survey_members"].create(
+        {"team": str, "via": str, "user_id": str, "tz": str, "prompts": str, "snoozed_until": str},
+        pk=("team", "via", "user_id"),
+    )
+    # A round: one check-in period or one pulse, with its instrument.
+    db["survey_rounds"].create(
+        {"id": str, "instrument": str, "team": str, "label": str, "opens_at": str, "closes_at": str, "status": str},
+        pk="id",
+    )
+    db["survey_rounds"].create_index(["team", "instrument", "label"])
+    # The tables below hold nothing that identifies a person, and are
+    # WITHOUT ROWID, keyed by random or hashed values, so the order rows
+    # sit in says nothing about when they were written.
+    db.execute(
+        "CREATE TABLE survey_issued (round_id TEXT NOT NULL, via TEXT NOT NULL, user_id TEXT NOT NULL, "
+        "PRIMARY KEY (round_id, via, user_id)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE survey_tokens (token_hash TEXT PRIMARY KEY, round_id TEXT NOT NULL, redeemed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE survey_responses (id TEXT PRIMARY KEY, round_id TEXT NOT NULL, answers TEXT NOT NULL) WITHOUT ROWID"
+    )
+    # What a closed round released (or that it was too small to show).
+    db["survey_summaries"].create(
+        {"round_id": str, "team": str, "instrument": str, "label": str, "count": int, "released": int, "summary": str, "closed_at": str},
+        pk="round_id",
+    )
+    db["survey_summaries"].create_index(["team", "instrument", "label"])
+
+
+@migrations(name="0007_concerns")
+def _concerns(db: Database) -> None:
+    # Concerns raised with the peer supervisors (bot/store/concerns.py).
+    # reporter_* are set only for named concerns; relay only for anonymous
+    # ones that asked to hear back, and only encrypted (PEERBOT_CONCERN_KEY).
+    db["concerns"].create(
+        {
+            "ref": str,
+            "category": str,
+            "body": str,            # what happened; emptied by the retention purge
+            "named": int,
+            "reporter_id": str,
+            "reporter_name": str,
+            "reporter_via": str,
+            "follow_up": int,
+            "relay": str,
+            "about_supervisor": int,
+            "destination": str,     # the named channel it goes to
+            "team": str,            # scope drift only, to group held concerns
+            "hold": int,
+            "state": str,           # held, open, acknowledged, taken, resolved
+            "taken_by": str,
+            "resolution": str,
+            "released_with": str,
+            "created_at": str,
+            "released_at": str,
+            "escalated_at": str,
+            "resolved_at": str,
+            "purged_at": str,
+        },
+        pk="ref",
+        not_null={"category", "state", "created_at"},
+    )
+    db["concerns"].create_index(["state"])
+    db["concerns"].create_index(["category", "team", "created_at"])
+    # The audit trail: who acknowledged, took, resolved, viewed, when. Never
+    # the reporter's id: their own steps are written as "the reporter".
+    db["concern_events"].create({"id": int, "ref": str, "at": str, "who": str, "what": str}, pk="id")
+    db["concern_events"].create_index(["ref", "id"])

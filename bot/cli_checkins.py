@@ -1,0 +1,107 @@
+"""``peerbot checkins ...``: operators' view of anonymous check-ins."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from bot.cli import cli, with_runtime
+
+if TYPE_CHECKING:
+    from bot.model import Reply
+    from bot.runtime import Runtime
+
+
+def _checkin(runtime: "Runtime"):
+    return runtime.engine.intent("checkin")
+
+
+async def _deliver(runtime: "Runtime", replies: list["Reply"]) -> None:
+    for reply in replies:
+        if reply.to.kind == "here":
+            click.echo(reply.text)
+        else:
+            await runtime.courier.send(reply)
+    await runtime.courier.deliver_due()
+
+
+def _print(reply: "Reply", chart_dir: Path | None) -> None:
+    click.echo(reply.text)
+    if reply.image is not None:
+        folder = chart_dir or Path.cwd()
+        path = folder / f"{reply.image.title.replace(' ', '-') or 'chart'}.png"
+        path.write_bytes(reply.image.png)
+        click.echo(f"[chart: {reply.image.alt}; saved to {path}]")
+
+
+@cli.group()
+def checkins() -> None:
+    """Anonymous check-ins: close a week, print a report, set a team's cadence."""
+
+
+@checkins.command()
+@click.option("--team", required=True, help="The team whose open check-in to close now.")
+def close(team: str) -> None:
+    """Close the team's open check-in now and post the summary to the supervisors' channel."""
+
+    async def work(runtime: "Runtime") -> int:
+        ctx = runtime.engine.system_context()
+        if await runtime.store.surveys.team(team) is None:
+            click.echo(f"There's no check-in team called {team}.", err=True)
+            return 2
+        replies = await _checkin(runtime).close_due(team, ctx, everything=True)
+        if not replies:
+            click.echo(f"The {team} team has no open check-in to close.")
+            return 0
+        await _deliver(runtime, replies)
+        click.echo(f"Closed. The summary is in the supervisors' channel (peerbot feed {runtime.settings.supervisor_channel}).")
+        return 0
+
+    sys.exit(with_runtime(work))
+
+
+@checkins.command()
+@click.option("--team", required=True)
+@click.option("--chart-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to save the trend chart.")
+def report(team: str, chart_dir: Path | None) -> None:
+    """Print the latest closed check-in summary for a team (what supervisors see)."""
+
+    async def work(runtime: "Runtime") -> "Reply":
+        return await _checkin(runtime).report(team, runtime.engine.system_context())
+
+    _print(with_runtime(work), chart_dir)
+
+
+@checkins.command()
+@click.option("--team", required=True)
+def prompt(team: str) -> None:
+    """Send this week's check-in prompt to the team now (people already sent it get nothing new)."""
+
+    async def work(runtime: "Runtime") -> int:
+        if await runtime.store.surveys.team(team) is None:
+            click.echo(f"There's no check-in team called {team}.", err=True)
+            return 2
+        replies = await _checkin(runtime).prompt(team, runtime.engine.system_context())
+        await _deliver(runtime, replies)
+        click.echo(f"Sent {len(replies)} check-in prompt(s).")
+        return 0
+
+    sys.exit(with_runtime(work))
+
+
+@checkins.command()
+@click.argument("name")
+@click.option("--day", default="wed", show_default=True, type=click.Choice(["mon", "tue", "wed", "thu", "fri"]))
+@click.option("--hour", default=10, show_default=True, type=click.IntRange(8, 18), help="Local hour, 8 to 18: never at night.")
+@click.option("--tz", default=None, help="The team's IANA time zone (default PEERBOT_TIMEZONE).")
+def team(name: str, day: str, hour: int, tz: str | None) -> None:
+    """Create a team or set its weekly cadence."""
+
+    async def work(runtime: "Runtime") -> str:
+        reply = await _checkin(runtime).set_cadence(name.lower(), day, str(hour), tz or runtime.settings.timezone, runtime.engine.system_context())
+        return reply.text
+
+    click.echo(with_runtime(work))

@@ -1,0 +1,208 @@
+"""Concerns raised with the peer supervisors, and their audit trail.
+
+A concern is written here, and committed, before any delivery of it is
+tried: this row is what makes it impossible to lose. For an anonymous
+concern nothing about the reporter is stored: no id, no name, and a relay
+link only when they asked to hear back, and then only encrypted (the key is
+in configuration, never here), deleted when the concern is resolved.
+Resolved concerns lose their text after the retention period; the row
+stays, so counts survive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.store.core import Store
+
+# No 0/O, 1/I/L, so a reference read aloud or copied by hand comes out right.
+REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+REF_LENGTH = 6
+OPEN_STATES = ("open", "acknowledged", "taken")
+# Everything that can name or reach the reporter, or say what happened:
+# emptied by the retention purge.
+PURGED_COLUMNS = ("body", "resolution", "reporter_id", "reporter_name", "reporter_via", "relay", "team")
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_ref() -> str:
+    return "".join(secrets.choice(REF_ALPHABET) for _ in range(REF_LENGTH))
+
+
+def post_key(ref: str) -> str:
+    """The outbox idempotency key of a concern's first post."""
+    return f"concern:{ref}:post"
+
+
+class Concerns:
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    # -- writing -------------------------------------------------------------
+
+    async def create(self, fields: dict[str, Any], now: dt.datetime) -> str:
+        """Store a new concern and its first audit event; return its reference.
+        Committed before this returns, so nothing after it can lose it."""
+
+        def write() -> str:
+            db = self._store.db
+            for _ in range(20):
+                ref = new_ref()
+                row = {**fields, "ref": ref, "created_at": _iso(now)}
+                if row.get("state") != "held":
+                    row["released_at"] = _iso(now)
+                try:
+                    with db.atomic():
+                        db["concerns"].insert(row)
+                        db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "the reporter", "what": "raised"})
+                        if row.get("state") == "held":
+                            db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "peerbot", "what": "held"})
+                    return ref
+                except sqlite3.IntegrityError:
+                    continue  # that reference is taken: draw another
+            raise RuntimeError("could not find a free concern reference")
+
+        return await self._store.run(write)
+
+    async def record(self, ref: str, who: str, what: str, now: dt.datetime, **changes: Any) -> int:
+        """Add one audit event and apply ``changes`` to the concern together."""
+
+        def write() -> int:
+            db = self._store.db
+            with db.atomic():
+                if changes:
+                    db["concerns"].update(ref, changes)
+                table = db["concern_events"]
+                table.insert({"ref": ref, "at": _iso(now), "who": who, "what": what})
+                return int(table.last_pk)
+
+        return await self._store.run(write)
+
+    async def release(self, refs: list[str], now: dt.datetime, together: str) -> None:
+        """Held concerns go out: open them, noting which ones went together."""
+
+        def write() -> None:
+            db = self._store.db
+            with db.atomic():
+                for ref in refs:
+                    db["concerns"].update(ref, {"state": "open", "released_at": _iso(now), "released_with": together})
+                    db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "peerbot", "what": "released"})
+
+        await self._store.run(write)
+
+    async def purge_resolved(self, before: dt.datetime, now: dt.datetime) -> list[str]:
+        """Empty the text and any link to the reporter of concerns resolved
+        before ``before``; the rows (category, dates) stay for the counts."""
+
+        def write() -> list[str]:
+            db = self._store.db
+            refs = [
+                r[0]
+                for r in db.execute(
+                    "select ref from concerns where state = 'resolved' and purged_at is null and resolved_at < ?", [_iso(before)]
+                ).fetchall()
+            ]
+            with db.atomic():
+                for ref in refs:
+                    db["concerns"].update(ref, {**{c: None for c in PURGED_COLUMNS}, "purged_at": _iso(now)})
+                    db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "peerbot", "what": "purged"})
+            return refs
+
+        return await self._store.run(write)
+
+    # -- reading -------------------------------------------------------------
+
+    async def get(self, ref: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            rows = list(self._store.db["concerns"].rows_where("ref = ?", [ref.strip().upper()], limit=1))
+            return rows[0] if rows else None
+
+        return await self._store.run(read)
+
+    async def events(self, ref: str) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            return list(self._store.db["concern_events"].rows_where("ref = ?", [ref], order_by="id"))
+
+        return await self._store.run(read)
+
+    async def listing(self, open_only: bool = False) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            where = f"state in ('held', {', '.join(repr(s) for s in OPEN_STATES)})" if open_only else None
+            return list(self._store.db["concerns"].rows_where(where, order_by="created_at, ref"))
+
+        return await self._store.run(read)
+
+    async def of_reporter(self, reporter_id: str, via: str) -> list[dict[str, Any]]:
+        """A named reporter's own concerns (anonymous ones are linked to nobody)."""
+
+        def read() -> list[dict[str, Any]]:
+            return list(
+                self._store.db["concerns"].rows_where(
+                    "named = 1 and reporter_id = ? and reporter_via = ?", [reporter_id, via], order_by="created_at"
+                )
+            )
+
+        return await self._store.run(read)
+
+    async def named_since(self, reporter_id: str, via: str, since: dt.datetime) -> int:
+        def read() -> int:
+            return self._store.db.execute(
+                "select count(*) from concerns where named = 1 and reporter_id = ? and reporter_via = ? and created_at >= ?",
+                [reporter_id, via, _iso(since)],
+            ).fetchone()[0]
+
+        return await self._store.run(read)
+
+    async def scope_group(self, team: str, since: dt.datetime) -> list[dict[str, Any]]:
+        """Scope-drift concerns from one team since ``since``, held or sent."""
+
+        def read() -> list[dict[str, Any]]:
+            return list(
+                self._store.db["concerns"].rows_where(
+                    "category = 'scope' and coalesce(team, '') = ? and created_at >= ? and purged_at is null",
+                    [team, _iso(since)],
+                    order_by="created_at",
+                )
+            )
+
+        return await self._store.run(read)
+
+    async def unqueued(self) -> list[dict[str, Any]]:
+        """Concerns that went out (not held) but whose post never reached the
+        outbox: the process stopped between storing and queueing."""
+
+        def read() -> list[dict[str, Any]]:
+            return list(
+                self._store.db.query(
+                    "select * from concerns c where c.released_at is not null and not exists "
+                    "(select 1 from outbox o where o.key = 'concern:' || c.ref || ':post') order by c.created_at"
+                )
+            )
+
+        return await self._store.run(read)
+
+    async def waiting_unacknowledged(self) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            return list(self._store.db["concerns"].rows_where("state = 'open' and escalated_at is null", order_by="released_at"))
+
+        return await self._store.run(read)
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Concerns per category and state, purged ones included."""
+
+        def read() -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for category, state, n in self._store.db.execute(
+                "select category, state, count(*) from concerns group by category, state"
+            ).fetchall():
+                out.setdefault(category, {})[state] = n
+            return out
+
+        return await self._store.run(read)

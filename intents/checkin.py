@@ -1,0 +1,350 @@
+"""Anonymous check-ins: short, regular, and truly anonymous.
+
+Each team has a weekly cadence (a business day and a daytime hour); each
+person is prompted at that hour in their own time zone, by a private
+message with a one-time token. ``/checkin`` works at any time. People can
+snooze, stop and restart prompts. Supervisors and the team see only the
+team's picture, only after the week closes, and only when enough people
+answered (see intents/surveying.py for how anonymity is kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.model import Action, Choice, Destination, Inbound, Reply
+from intents.base import Command, Context, Intent
+from bot.store.surveys import TokenError
+from intents.surveying import (
+    TOKEN_PROBLEMS,
+    clean_answers,
+    preview,
+    render_summary,
+    send,
+    summarise,
+    survey_form,
+    to_supervisors,
+    unpack,
+)
+from knowledge.instruments import Instrument, load_instruments
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+DAY_NAMES = dict(zip(WEEKDAYS, ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays")))
+DAYTIME = range(8, 19)  # prompts only between 08:00 and 18:59 local time: never at night
+DEFAULT_CADENCE = ("wed", 10)
+CLOSE_DAY, CLOSE_HOUR = "mon", 8  # a week closes early on the following Monday, local time
+
+THANKS = (
+    "Thank you. Your answers are in, stored without your name. "
+    "You'll see the team's picture after the week closes, if enough people take part."
+)
+
+
+def zone(name: str | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def period_of(moment: dt.datetime, tz: str) -> tuple[str, dt.datetime]:
+    """The ISO week a moment falls in, in the team's time zone, and when it closes."""
+    local = moment.astimezone(ZoneInfo(tz))
+    year, week, weekday = local.isocalendar()
+    monday = (local - dt.timedelta(days=weekday - 1)).date()
+    closes = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(CLOSE_HOUR), tzinfo=ZoneInfo(tz))
+    return f"{year}-W{week:02d}", closes
+
+
+class Checkin(Intent):
+    name = "checkin"
+    commands = (
+        Command("checkin", "an anonymous check-in, or your check-in settings", usage="[settings|snooze|off|on|tz ZONE|join TEAM|leave]"),
+        Command("checkins", "team check-in results and cadence", usage="report TEAM | close TEAM | team TEAM DAY HOUR ZONE", role="supervisor"),
+    )
+
+    def instrument(self, ctx: Context) -> Instrument:
+        return load_instruments(ctx.settings.kb_dir)["checkin"]
+
+    # -- people ------------------------------------------------------------
+
+    async def on_text(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
+        await self._auto_join(msg, ctx)
+        return None
+
+    async def _auto_join(self, msg: Inbound, ctx: Context) -> None:
+        """A channel that knows the person's team (the terminal's --team) joins them to it."""
+        if msg.team and msg.user != "anonymous" and not await ctx.store.surveys.memberships(msg.channel, msg.user):
+            await self._join(msg.team, msg, ctx)
+
+    async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        await self._auto_join(msg, ctx)
+        parts = args.split()
+        verb = parts[0].lower() if parts else ""
+        if word == "checkins":
+            return await self._supervise(verb, parts[1:], msg, ctx)
+        if verb in ("", "now", "start"):
+            return await self._start(msg, ctx)
+        if verb == "settings":
+            return [await self._settings(msg, ctx)]
+        if verb == "snooze":
+            weeks = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() and 0 < int(parts[1]) <= 8 else 1
+            return [await self._snooze(msg, ctx, weeks)]
+        if verb in ("off", "stop"):
+            return [await self._prompts(msg, ctx, "off")]
+        if verb in ("on", "resume"):
+            return [await self._prompts(msg, ctx, "on")]
+        if verb in ("tz", "timezone"):
+            return [await self._set_tz(msg, ctx, parts[1] if len(parts) > 1 else "")]
+        if verb == "join" and len(parts) > 1:
+            return [await self._join(parts[1].lower(), msg, ctx)]
+        if verb == "leave":
+            await ctx.store.surveys.leave(msg.channel, msg.user)
+            return [Reply(text="Done: you've left your check-in team, and you won't get check-in prompts. /checkin join TEAM brings you back.")]
+        return [Reply(text="I didn't follow that. Try /checkin on its own to check in, or /checkin settings.")]
+
+    async def _join(self, team: str, msg: Inbound, ctx: Context) -> Reply:
+        if not team.replace("-", "").isalnum() or len(team) > 40:
+            return Reply(text="Team names are one word (letters, numbers and hyphens), like north or day-team.")
+        if await ctx.store.surveys.team(team) is None:
+            day, hour = DEFAULT_CADENCE
+            await ctx.store.surveys.set_team(team, day, hour, ctx.settings.timezone)
+        await ctx.store.surveys.join(team, msg.channel, msg.user)
+        await self._sync_jobs(team, ctx)
+        return Reply(text=f"You're in the {team} team's check-ins. " + await self._cadence_line(team, msg, ctx))
+
+    async def _cadence_line(self, team: str, msg: Inbound, ctx: Context) -> str:
+        info = await ctx.store.surveys.team(team)
+        members = [m for m in await ctx.store.surveys.memberships(msg.channel, msg.user) if m.team == team]
+        tz = (members[0].tz if members and members[0].tz else None) or info["tz"]
+        return f"Prompts come on {DAY_NAMES[info['weekday']]} at {info['hour']:02d}:00 your time ({tz})."
+
+    async def _settings(self, msg: Inbound, ctx: Context) -> Reply:
+        memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
+        if not memberships:
+            return Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you (your supervisor can tell you the team's name).")
+        lines = []
+        for member in memberships:
+            status = {"on": "on", "off": "stopped"}.get(member.prompts, member.prompts)
+            if member.snoozed_until and member.snoozed_until >= ctx.now().date().isoformat():
+                status = f"snoozed until {member.snoozed_until}"
+            lines.append(f"Team {member.team}: prompts {status}. " + await self._cadence_line(member.team, msg, ctx))
+        lines.append("Change with /checkin snooze [weeks], /checkin off, /checkin on, or /checkin tz Europe/London.")
+        return Reply(text="\n".join(lines))
+
+    async def _snooze(self, msg: Inbound, ctx: Context, weeks: int) -> Reply:
+        until = (ctx.now().date() + dt.timedelta(weeks=weeks)).isoformat()
+        if not await ctx.store.surveys.set_preference(msg.channel, msg.user, snoozed_until=until):
+            return Reply(text="You're not in a check-in team, so there's nothing to snooze.")
+        return Reply(text=f"Okay, no check-in prompts until {until}. /checkin still works any time.")
+
+    async def _prompts(self, msg: Inbound, ctx: Context, state: str) -> Reply:
+        if not await ctx.store.surveys.set_preference(msg.channel, msg.user, prompts=state, snoozed_until=None):
+            return Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you.")
+        if state == "off":
+            return Reply(text="Okay, I've stopped check-in prompts for you. /checkin on starts them again, and /checkin works any time.")
+        return Reply(text="Check-in prompts are back on. Thank you.")
+
+    async def _set_tz(self, msg: Inbound, ctx: Context, name: str) -> Reply:
+        if zone(name) is None:
+            return Reply(text="I don't know that time zone. Try a name like America/Chicago, Europe/London or Australia/Sydney.")
+        if not await ctx.store.surveys.set_preference(msg.channel, msg.user, tz=name):
+            return Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you.")
+        for member in await ctx.store.surveys.memberships(msg.channel, msg.user):
+            await self._sync_jobs(member.team, ctx)
+        return Reply(text=f"Got it: your prompts now follow {name} time.")
+
+    # -- checking in -------------------------------------------------------
+
+    async def _current_round(self, team: str, ctx: Context):
+        info = await ctx.store.surveys.team(team)
+        label, closes = period_of(ctx.now(), info["tz"])
+        return await ctx.store.surveys.open_round(
+            f"checkin:{team}:{label}", "checkin", team, label, ctx.now().isoformat(timespec="seconds"),
+            closes.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+
+    async def _start(self, msg: Inbound, ctx: Context) -> list[Reply]:
+        memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
+        if not memberships:
+            return [Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you (your supervisor can tell you the team's name).")]
+        team = memberships[0].team
+        rnd = await self._current_round(team, ctx)
+        issued = await ctx.store.surveys.issue(rnd.id, [(msg.channel, msg.user)])
+        if not issued:
+            return [Reply(text="This week's check-in is already with you: look for my message with the Start check-in button. "
+                               "If you've answered already, thank you.")]
+        # A direct message, so the Start button stays with the person until
+        # they answer (a form abandoned half-way can be started again).
+        return [self._invitation(team, issued[(msg.channel, msg.user)], ctx, to=Destination.user(msg.user, via=msg.channel))]
+
+    def _invitation(self, team: str, token: str, ctx: Context, to: Destination) -> Reply:
+        count = len(self.instrument(ctx).items)
+        return Reply(
+            text=f"Hi, it's check-in time for the {team} team: {count} quick questions, under a minute. "
+            f"Your answers are stored without your name, and only the team's combined picture is ever shown, "
+            f"once at least {ctx.settings.min_group} people have answered. It's entirely up to you.",
+            choices=[
+                Choice(label="Start check-in", action="checkin:start", value=token),
+                Choice(label="Not this week", action="checkin:snooze"),
+                Choice(label="Stop these prompts", action="checkin:off"),
+            ],
+            to=to,
+            secret=True,
+        )
+
+    async def on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
+        verb = action.id.partition(":")[2]
+        instrument = self.instrument(ctx)
+        if verb == "now":
+            return await self._start(msg, ctx)
+        if verb == "start":
+            try:
+                await ctx.store.surveys.check_token(action.value)
+            except TokenError as exc:
+                return [Reply(text=TOKEN_PROBLEMS[exc.reason])]
+            return [Reply(form=survey_form(self.name, instrument, action.value))]
+        if verb == "send":
+            return await send(ctx, instrument, action.value, THANKS)
+        if verb == "edit":
+            unpacked = unpack(action.value)
+            if unpacked is None:
+                return [Reply(text="Something in that button was garbled. Could you start the check-in again?")]
+            token, answers = unpacked
+            return [Reply(form=survey_form(self.name, instrument, token, initial=answers))]
+        if verb == "discard":
+            return [Reply(text="Okay, nothing was stored. The Start check-in button still works this week if you change your mind.")]
+        if verb == "snooze":
+            return [await self._snooze(msg, ctx, 1)]
+        if verb == "off":
+            return [await self._prompts(msg, ctx, "off")]
+        return [Reply(text="That button doesn't do anything any more.")]
+
+    def form(self, name: str, ctx: Context):
+        if name == "answers":
+            return survey_form(self.name, self.instrument(ctx), token="")
+        return None
+
+    async def on_submission(self, name: str, values: dict, msg: Inbound, ctx: Context) -> list[Reply]:
+        instrument = self.instrument(ctx)
+        token = str(values.get("token", ""))
+        if not token:
+            return [Reply(text="That form has lost its place, so I didn't store anything. Could you start the check-in again?")]
+        # Who sent it is not looked at: only the answers and the token.
+        return [preview(self.name, instrument, clean_answers(instrument, values), token, ctx.settings.min_group)]
+
+    # -- the schedule ------------------------------------------------------
+
+    async def _sync_jobs(self, team: str, ctx: Context) -> None:
+        """One prompt job per time zone present in the team, one close job."""
+        if ctx.schedule is None:
+            return
+        info = await ctx.store.surveys.team(team)
+        zones = {m.tz or info["tz"] for m in await ctx.store.surveys.members(team)} or {info["tz"]}
+        wanted = {f"checkin:prompt:{team}:{tz}" for tz in zones}
+        for job_id in ctx.schedule.job_ids(f"checkin:prompt:{team}:"):
+            if job_id not in wanted:
+                ctx.schedule.cancel(job_id)
+        for tz in zones:
+            ctx.schedule.weekly(f"checkin:prompt:{team}:{tz}", "checkin:prompt", {"team": team, "tz": tz},
+                                day_of_week=info["weekday"], hour=info["hour"], timezone=tz)
+        ctx.schedule.weekly(f"checkin:close:{team}", "checkin:close", {"team": team},
+                            day_of_week=CLOSE_DAY, hour=CLOSE_HOUR, timezone=info["tz"])
+
+    async def on_schedule(self, kind: str, payload: dict, ctx: Context) -> list[Reply]:
+        team = str(payload.get("team", ""))
+        if await ctx.store.surveys.team(team) is None:
+            return []
+        if kind == "checkin:prompt":
+            return await self.prompt(team, ctx, tz=payload.get("tz"))
+        if kind == "checkin:close":
+            return await self.close_due(team, ctx)
+        return []
+
+    async def prompt(self, team: str, ctx: Context, tz: str | None = None) -> list[Reply]:
+        """Send this week's check-in to everyone due (idempotent: a person
+        already sent this week's form gets nothing new)."""
+        info = await ctx.store.surveys.team(team)
+        today = ctx.now().date().isoformat()
+        due = [
+            m for m in await ctx.store.surveys.members(team)
+            if m.prompts == "on" and not (m.snoozed_until and m.snoozed_until >= today)
+            and (tz is None or (m.tz or info["tz"]) == tz)
+        ]
+        rnd = await self._current_round(team, ctx)
+        issued = await ctx.store.surveys.issue(rnd.id, [(m.via, m.user_id) for m in due])
+        return [self._invitation(team, token, ctx, to=Destination.user(user, via=via)) for (via, user), token in issued.items()]
+
+    async def close_due(self, team: str, ctx: Context, everything: bool = False) -> list[Reply]:
+        """Close the team's weeks that have ended (or all open ones) and share the results."""
+        now = ctx.now().astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+        replies: list[Reply] = []
+        for rnd in await ctx.store.surveys.open_rounds(team=team, instrument="checkin"):
+            if everything or rnd.closes_at <= now:
+                replies += await self._close(rnd, ctx)
+        return replies
+
+    async def _close(self, rnd, ctx: Context) -> list[Reply]:
+        instrument = self.instrument(ctx)
+        row = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda answers: summarise(instrument, answers))
+        rows = await ctx.store.surveys.summaries(rnd.team, "checkin")
+        rows = [r for r in rows if r["label"] <= row["label"]]
+        for_supervisors = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=True)
+        replies = [to_supervisors(ctx, for_supervisors, key=f"checkin:summary:{rnd.id}")]
+        if row["released"]:
+            # The team sees the same numbers (notes stay with supervisors).
+            for_team = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=False)
+            for member in await ctx.store.surveys.members(rnd.team):
+                replies.append(for_team.model_copy(update={
+                    "text": "Your team's check-in picture is in. Thank you to everyone who took part.\n\n" + for_team.text,
+                    "to": Destination.user(member.user_id, via=member.via),
+                    "dedupe": f"checkin:team-summary:{rnd.id}:{member.via}:{member.user_id}",
+                }))
+        return replies
+
+    # -- supervisors -------------------------------------------------------
+
+    async def _supervise(self, verb: str, args: list[str], msg: Inbound, ctx: Context) -> list[Reply]:
+        if verb == "report" and args:
+            return [await self.report(args[0].lower(), ctx)]
+        if verb == "close" and args:
+            team = args[0].lower()
+            if await ctx.store.surveys.team(team) is None:
+                return [Reply(text=f"There's no check-in team called {team}.")]
+            replies = await self.close_due(team, ctx, everything=True)
+            return replies + [Reply(text=f"Closed the {team} team's open check-in; the summary went to the supervisors' channel.")
+                              if replies else Reply(text=f"The {team} team has no open check-in to close.")]
+        if verb == "team" and len(args) >= 4:
+            if not ctx.has_role("admin"):
+                return [Reply(text="Setting a team's cadence is for admins, so I can't do that for you.")]
+            return [await self.set_cadence(args[0].lower(), args[1].lower()[:3], args[2], args[3], ctx)]
+        return [Reply(text="Try /checkins report TEAM, /checkins close TEAM, or (admins) /checkins team TEAM wed 10 America/Chicago.")]
+
+    async def set_cadence(self, team: str, day: str, hour: str, tz: str, ctx: Context) -> Reply:
+        if day not in WEEKDAYS:
+            return Reply(text="Check-ins go out on business days only: mon, tue, wed, thu or fri.")
+        if not hour.isdigit() or int(hour) not in DAYTIME:
+            return Reply(text=f"Pick an hour between {DAYTIME.start} and {DAYTIME.stop - 1} (24-hour clock): never at night.")
+        if zone(tz) is None:
+            return Reply(text="I don't know that time zone. Try a name like America/Chicago or Europe/London.")
+        await ctx.store.surveys.set_team(team, day, int(hour), tz)
+        await self._sync_jobs(team, ctx)
+        return Reply(text=f"The {team} team's check-ins now go out on {DAY_NAMES[day]} at {int(hour):02d}:00, each person's own time (team zone {tz}).")
+
+    async def report(self, team: str, ctx: Context) -> Reply:
+        rows = await ctx.store.surveys.summaries(team, "checkin")
+        if not rows:
+            return Reply(text=f"No check-in week has closed yet for the {team} team.")
+        return render_summary(self.instrument(ctx), team, rows, ctx.settings.min_group, with_notes=True)
+
+    async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:
+        memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
+        sections = []
+        if memberships:
+            settings = await self._settings(msg, ctx)
+            sections.append(Reply(text="Check-ins\n" + settings.text, choices=[
+                Choice(label="Check in now", action="checkin:now"),
+                Choice(label="Not this week", action="checkin:snooze"),
+            ]))
+        return sections

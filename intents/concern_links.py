@@ -1,0 +1,108 @@
+"""How the concern flow reaches a reporter without knowing who they are.
+
+- A relay link says how to reach an anonymous reporter (their platform and
+  user id). It is made when they open the form (the one moment the bot
+  knows who asked), travels with the form, and is stored only encrypted
+  with PEERBOT_CONCERN_KEY (Fernet: AES with an authentication tag, so a
+  forged or altered link is refused). It is opened only to pass a message
+  on, and deleted when the concern is resolved.
+- A capability is a keyed hash of a concern's reference, carried by the
+  buttons the reporter receives ("Check status", "Answer back"): whoever
+  holds the button may act as the reporter, so nothing about the person is
+  needed to check it.
+- The flood gate counts sends per person in memory only, under a keyed
+  hash, so a per-person limit never writes a person next to a concern.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from collections import deque
+from zoneinfo import ZoneInfo
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from bot.config import Settings
+
+
+class Links:
+    def __init__(self, settings: Settings):
+        key = settings.concern_key.get_secret_value() if settings.concern_key else None
+        self._fernet = Fernet(key.encode()) if key else None
+        # Without a configured key, capabilities still work until a restart.
+        self._secret = hashlib.sha256(b"peerbot-concern-cap:" + key.encode()).digest() if key else secrets.token_bytes(32)
+
+    @property
+    def can_relay(self) -> bool:
+        return self._fernet is not None
+
+    def lock(self, user: str, via: str) -> str | None:
+        if self._fernet is None:
+            return None
+        return self._fernet.encrypt(json.dumps({"u": user, "v": via}).encode()).decode()
+
+    def open(self, link: str | None) -> tuple[str, str] | None:
+        """(user, platform) from a relay link, or None if it can't be opened."""
+        if not link or self._fernet is None:
+            return None
+        try:
+            data = json.loads(self._fernet.decrypt(link.encode()))
+            return str(data["u"]), str(data["v"])
+        except (InvalidToken, ValueError, KeyError, TypeError):
+            return None
+
+    def cap(self, ref: str) -> str:
+        return hmac.new(self._secret, f"concern:{ref}".encode(), hashlib.sha256).hexdigest()[:24]
+
+    def holds(self, ref: str, cap: str) -> bool:
+        return bool(cap) and hmac.compare_digest(self.cap(ref), cap)
+
+    def person(self, via: str, user: str) -> str:
+        """A keyed hash standing for one person, for in-memory counting only."""
+        return hmac.new(self._secret, f"person:{via}:{user}".encode(), hashlib.sha256).hexdigest()
+
+
+class FloodGate:
+    """At most ``limit`` sends per person in any 24 hours, counted in memory."""
+
+    WINDOW = dt.timedelta(hours=24)
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._sent: dict[str, deque[dt.datetime]] = {}
+
+    def recent(self, person: str, now: dt.datetime) -> int:
+        times = self._sent.get(person)
+        if not times:
+            return 0
+        while times and now - times[0] > self.WINDOW:
+            times.popleft()
+        return len(times)
+
+    def next_free(self, person: str) -> dt.datetime | None:
+        times = self._sent.get(person)
+        return times[0] + self.WINDOW if times else None
+
+    def record(self, person: str, now: dt.datetime) -> None:
+        self._sent.setdefault(person, deque()).append(now)
+
+
+def business_deadline(start: dt.datetime, hours: int, timezone: str = "UTC") -> dt.datetime:
+    """``hours`` of weekday time after ``start`` in ``timezone``: 24 hours
+    from a Friday afternoon is the Monday afternoon after."""
+    zone = ZoneInfo(timezone)
+    moment = start.astimezone(zone)
+    left = dt.timedelta(hours=hours)
+    while left > dt.timedelta(0):
+        midnight = dt.datetime.combine(moment.date() + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        if moment.weekday() >= 5:
+            moment = midnight
+            continue
+        step = min(left, midnight - moment)
+        moment += step
+        left -= step
+    return moment.astimezone(dt.timezone.utc)

@@ -1,0 +1,122 @@
+"""Anonymity, proved on the bytes: after check-ins by known people, the
+database file and its write-ahead log hold nothing that ties anyone to an
+answer."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from pathlib import Path
+
+from bot.channels.base import Address
+from bot.runtime import Runtime
+from tests.conftest import Chat
+
+PEOPLE = [(f"u-zed-{n}4471", f"Zed Quimby{n}") for n in range(6)]
+# Tables allowed to hold a user id: who is in a team, and who was sent a
+# form (the most the store may know), and the outbox that delivered each
+# member their team's summary.
+MAY_HOLD_USER_IDS = {"survey_members", "survey_issued", "outbox"}
+
+
+def pages_by_table(db: Path) -> tuple[int, dict[int, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        page_size = conn.execute("pragma page_size").fetchone()[0]
+        owners = {page: name for name, page in conn.execute("select name, pageno from dbstat")}
+        # Index pages belong to their table for this purpose.
+        tables = dict(conn.execute("select name, tbl_name from sqlite_master where type = 'index'").fetchall())
+        return page_size, {page: tables.get(name, name) for page, name in owners.items()}
+    finally:
+        conn.close()
+
+
+def tables_holding(needle: bytes, db: Path, page_size: int, owners: dict[int, str]) -> set[str]:
+    """Which tables' pages contain ``needle``, in the database and its WAL."""
+    found = set()
+    data = db.read_bytes()
+    start = data.find(needle)
+    while start != -1:
+        found.add(owners.get(start // page_size + 1, f"page {start // page_size + 1}"))
+        start = data.find(needle, start + 1)
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists():
+        log = wal.read_bytes()
+        frame = 32
+        while frame + 24 + page_size <= len(log):
+            page_number = struct.unpack(">I", log[frame:frame + 4])[0]
+            if needle in log[frame + 24: frame + 24 + page_size]:
+                found.add(owners.get(page_number, f"wal page {page_number}"))
+            frame += 24 + page_size
+    return found
+
+
+async def run_a_week(runtime: Runtime) -> list[str]:
+    tokens = []
+    for number, (user, name) in enumerate(PEOPLE):
+        chat = Chat(runtime, user=user, name=name, team="north")
+        await chat.say("/checkin")
+        invitation = runtime.courier.local.feed(Address(kind="user", id=user))[-1]
+        tokens.append(invitation["choices"][0]["value"])
+        await chat.say("Start check-in")
+        for answer in ("3", "2", "4", f"unique-note-{number}"):
+            await chat.say(answer)
+        await chat.say("Send")
+    return tokens
+
+
+async def test_no_one_can_be_tied_to_an_answer_from_the_database_bytes(runtime: Runtime):
+    tokens = await run_a_week(runtime)
+    db = runtime.settings.db
+
+    # While the week is open: answers exist, but nothing joins them to anyone.
+    page_size, owners = pages_by_table(db)
+    for user, name in PEOPLE:
+        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS - {"outbox"}
+        assert tables_holding(name.encode(), db, page_size, owners) == set()
+    for token in tokens:
+        assert tables_holding(token.encode(), db, page_size, owners) == set()
+    assert tables_holding(b"unique-note-0", db, page_size, owners) == {"survey_responses"}
+
+    # After the week closes: only the team summary is left.
+    await Chat(runtime, user="u-root").say("/checkins close north")
+    await runtime.store.close()
+    page_size, owners = pages_by_table(db)
+    for user, name in PEOPLE:
+        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS
+        assert tables_holding(name.encode(), db, page_size, owners) == set()
+    assert tables_holding(b"unique-note-0", db, page_size, owners) == {"survey_summaries"}
+    from bot.store import Store
+
+    runtime.store = await Store.open(db)
+
+
+async def test_answers_carry_no_person_time_or_order(runtime: Runtime):
+    await run_a_week(runtime)
+    columns = await runtime.store.run(
+        lambda: [row[1] for row in runtime.store.db.execute("pragma table_info(survey_responses)")]
+    )
+    assert columns == ["id", "round_id", "answers"]
+    sql = await runtime.store.run(
+        lambda: runtime.store.db.execute("select sql from sqlite_master where name = 'survey_responses'").fetchone()[0]
+    )
+    assert "WITHOUT ROWID" in sql  # stored in the order of random ids, not of arrival
+    ids = await runtime.store.run(lambda: [r[0] for r in runtime.store.db.execute("select id from survey_responses")])
+    assert len(set(ids)) == len(PEOPLE) and all(len(i) == 32 for i in ids)
+
+
+def test_there_is_no_query_for_who_answered():
+    """The code has no way to list who has or hasn't answered: the store's
+    survey module never joins issued people to tokens or responses."""
+    import ast
+
+    source = (Path(__file__).resolve().parent.parent / "bot" / "store" / "surveys.py").read_text()
+    statements = [
+        node.value.lower() for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        and any(word in node.value.lower() for word in ("select ", "insert ", "update ", "delete "))
+    ]
+    assert statements, "the survey store's queries should be found"
+    for statement in statements:
+        for table in ("survey_tokens", "survey_responses"):
+            assert not ("survey_issued" in statement and table in statement), f"a query joins survey_issued and {table}"

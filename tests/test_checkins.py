@@ -1,0 +1,203 @@
+"""Anonymous check-ins, as peer workers and supervisors experience them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.runtime import Runtime
+from tests.conftest import Chat, Clock, feed
+
+
+def person(runtime: Runtime, user: str, team: str = "north", name: str | None = None) -> Chat:
+    return Chat(runtime, user=user, name=name or user, team=team)
+
+
+async def check_in(chat: Chat, energy: str = "4", supported: str = "3", peer_work: str = "4", note: str = "") -> str:
+    """Answer this week's check-in from the start; return what the bot said at the end."""
+    invitation = await chat.say("/checkin")
+    assert "Start check-in" in invitation
+    await chat.say("Start check-in")
+    await chat.say(energy)
+    await chat.say(supported)
+    await chat.say(peer_work)
+    return await chat.say(note)
+
+
+async def test_a_check_in_shows_what_will_be_stored_and_who_sees_it_before_sending(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    review = await check_in(ada, note="more peer groups please")
+    assert "Here is exactly what will be stored" in review
+    assert "Pretty good" in review and "\"more peer groups please\"" in review
+    assert "no name, no user id, no time" in review and "at least 5 people" in review
+    assert "[1] Send" in review
+    thanks = await ada.say("Send")
+    assert "stored without your name" in thanks
+    assert await runtime.store.surveys.response_count("checkin:north:2026-W48") == 1
+
+
+async def test_nothing_is_stored_until_the_person_sends(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    await check_in(ada)
+    assert "nothing was stored" in await ada.say("Don't send")
+    assert await runtime.store.surveys.response_count("checkin:north:2026-W48") == 0
+
+
+async def test_a_second_answer_in_the_same_week_is_impossible(runtime: Runtime):
+    from bot.model import Action, Inbound
+
+    ada = person(runtime, "u-ada")
+    await check_in(ada)
+    send_button = ada.channel._buttons[0]
+    await ada.say("Send")
+    assert "already with you" in await ada.say("/checkin")
+    # Even replaying the old Send button does not count twice.
+    replay = Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada", action=Action(id=send_button[1], value=send_button[2]))
+    reply = (await runtime.engine.handle(replay))[0].text
+    assert "already been answered" in reply
+    assert await runtime.store.surveys.response_count("checkin:north:2026-W48") == 1
+
+
+async def test_a_note_that_could_identify_someone_is_flagged_and_can_be_left_out(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    review = await check_in(ada, note="Maria and I had a rough shift on Tuesday")
+    assert "could point to you or to someone else" in review
+    assert "\"Maria\"" in review and "\"Tuesday\"" in review
+    await ada.say("Send without the note")
+    await runtime.store.close()
+    data = runtime.settings.db.read_bytes() + (runtime.settings.db.with_name("peerbot.db-wal").read_bytes() if runtime.settings.db.with_name("peerbot.db-wal").exists() else b"")
+    assert b"Maria" not in data
+    from bot.store import Store
+
+    runtime.store = await Store.open(runtime.settings.db)
+
+
+async def test_a_low_answer_gets_a_kind_private_reply_and_sends_nothing_to_anyone(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    await check_in(ada, energy="1")
+    reply = await ada.say("Send")
+    assert "hard one" in reply and "warmline" in reply.lower()
+    assert "Let a peer supervisor know" in reply
+    assert feed(runtime) == []
+
+
+async def test_results_are_withheld_below_the_minimum_group(runtime: Runtime):
+    for n in range(4):  # k - 1 people, with k = 5
+        chat = person(runtime, f"u-{n}")
+        await check_in(chat, note=f"note number {n}")
+        await chat.say("Send")
+    admin = person(runtime, "u-root")
+    await admin.say("/checkins close north")
+    posts = feed(runtime)
+    assert len(posts) == 1
+    assert "fewer than 5 people answered" in posts[0]["text"]
+    assert "note number" not in posts[0]["text"] and "average" not in posts[0]["text"]
+
+
+async def test_results_are_shown_at_the_minimum_group_to_supervisors_and_the_team(runtime: Runtime):
+    for n in range(5):
+        chat = person(runtime, f"u-{n}")
+        await check_in(chat, energy=str(1 + n), note=f"note number {n}")
+        await chat.say("Send")
+    supervisor = person(runtime, "u-sam", team=None)
+    await supervisor.say("/checkins close north")
+    post = feed(runtime)[0]["text"]
+    assert "5 people answered" in post
+    assert "average 3.0 of 5" in post  # energy 1..5
+    assert all(f"note number {n}" in post for n in range(5))
+    team_copy = [m["text"] for m in runtime.courier.local.take_unseen("u-3")]
+    assert team_copy and "5 people answered" in team_copy[0] and "note number" not in team_copy[0]
+
+
+async def test_check_in_results_are_for_supervisors_only(runtime: Runtime):
+    assert "only for peer supervisors" in await person(runtime, "u-ada").say("/checkins report north")
+
+
+async def test_a_week_shows_its_change_from_the_last_and_a_trend_chart(runtime: Runtime, clock: Clock):
+    for week, energy in ((0, "2"), (1, "4")):
+        for n in range(5):
+            chat = person(runtime, f"u-{n}")
+            await check_in(chat, energy=energy)
+            await chat.say("Send")
+        await person(runtime, "u-root").say("/checkins close north")
+        clock.advance(days=7)
+    report = await runtime.engine.intent("checkin").report("north", runtime.engine.system_context())
+    assert "average 4.0 of 5 (up 2.0 since last time)" in report.text
+    assert report.image is not None and report.image.png.startswith(b"\x89PNG")
+
+
+async def test_prompts_go_to_everyone_due_once_and_never_to_those_who_stopped(runtime: Runtime):
+    for user in ("u-ada", "u-ben", "u-cy"):
+        await person(runtime, user).say("/checkin settings")
+    await person(runtime, "u-cy").say("/checkin off")
+    checkin = runtime.engine.intent("checkin")
+    replies = await checkin.prompt("north", runtime.engine.system_context())
+    assert sorted(r.to.target for r in replies) == ["u-ada", "u-ben"]
+    assert all(r.secret and r.choices[0].label == "Start check-in" for r in replies)
+    assert await checkin.prompt("north", runtime.engine.system_context()) == []
+
+
+async def test_a_snoozed_person_is_skipped_until_the_snooze_ends(runtime: Runtime, clock: Clock):
+    ada = person(runtime, "u-ada")
+    assert "no check-in prompts until 2026-12-07" in await ada.say("/checkin snooze 2")
+    checkin = runtime.engine.intent("checkin")
+    assert await checkin.prompt("north", runtime.engine.system_context()) == []
+    clock.advance(days=15)
+    assert [r.to.target for r in await checkin.prompt("north", runtime.engine.system_context())] == ["u-ada"]
+
+
+async def test_each_time_zone_in_a_team_gets_its_own_prompt_at_the_local_hour(runtime: Runtime):
+    await person(runtime, "u-ada").say("/checkin tz Europe/London")
+    await person(runtime, "u-ben").say("/checkin settings")
+    jobs = runtime.schedule.job_ids("checkin:prompt:north:")
+    assert jobs == ["checkin:prompt:north:America/New_York", "checkin:prompt:north:Europe/London"]
+    london = runtime.schedule.next_run("checkin:prompt:north:Europe/London")
+    assert (london.astimezone(dt.timezone.utc).hour, london.weekday()) == (10, 2)  # 10:00 London on a Wednesday
+
+
+async def test_a_team_cadence_is_business_days_and_daytime_only(runtime: Runtime):
+    admin = person(runtime, "u-root")
+    assert "business days only" in await admin.say("/checkins team north sat 10 America/Chicago")
+    assert "never at night" in await admin.say("/checkins team north wed 23 America/Chicago")
+    assert "don't know that time zone" in await admin.say("/checkins team north wed 10 Mars/Base")
+    assert "Thursdays at 09:00" in await admin.say("/checkins team north thu 9 America/Chicago")
+
+
+async def test_a_restart_mid_check_in_keeps_the_start_button_working(runtime: Runtime):
+    from bot.courier import Courier
+    from bot.engine import Engine
+    from bot.store import Store
+    from intents import build_intents
+
+    ada = person(runtime, "u-ada")
+    await ada.say("/checkin")
+    await ada.say("Start check-in")
+    await ada.say("2")
+    # The half-filled check-in was never in the database, by design.
+    assert await runtime.store.forms.get("terminal", "u-ada", "terminal:u-ada") is None
+    await runtime.store.close()
+    runtime.store = await Store.open(runtime.settings.db)
+    runtime.engine = Engine(runtime.settings, runtime.store, build_intents(), now=runtime.engine.now, schedule=runtime.schedule)
+    runtime.courier = Courier(runtime.store, runtime.courier.local, now=runtime.engine.now)
+    again = person(runtime, "u-ada")
+    assert "already with you" in await again.say("/checkin")
+    # The invitation with its Start button is still in the person's direct
+    # messages (the chat platform's side), and starts the form afresh.
+    from bot.channels.base import Address
+    from bot.model import Action, Inbound
+
+    invitation = runtime.courier.local.feed(Address(kind="user", id="u-ada"))[-1]
+    start = invitation["choices"][0]
+    replies = await runtime.engine.handle(Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada",
+                                                  action=Action(id=start["action"], value=start["value"])))
+    assert "(1 of 4)" in replies[-1].text
+
+
+@pytest.mark.parametrize("tampered", ['{"t": "x", "a": {"energy": 9}}', "not json"])
+async def test_a_tampered_or_garbled_answer_is_refused_and_nothing_is_stored(runtime: Runtime, tampered: str):
+    from bot.model import Action, Inbound
+
+    replies = await runtime.engine.handle(Inbound(channel="slack", user="U1", conversation="D1", action=Action(id="checkin:send", value=tampered)))
+    assert "didn't store anything" in replies[0].text or "can't find that form" in replies[0].text
+    assert await runtime.store.run(lambda: runtime.store.db.execute("select count(*) from survey_responses").fetchone()[0]) == 0

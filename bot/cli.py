@@ -153,7 +153,9 @@ def main() -> None:
 
 # Command groups in their own modules register themselves on `cli`.
 import bot.cli_checkins  # noqa: E402,F401  (checkins close/report/prompt/team)
+import bot.cli_concerns  # noqa: E402,F401  (concerns list/show/stats/sweep/new-key)
 import bot.cli_knowledge  # noqa: E402,F401  (ask, eval, kb)
+import bot.cli_pulse  # noqa: E402,F401  (pulse start/status/close/report/export)
 import bot.cli_teams  # noqa: E402,F401  (teams package, teams bind-supervisors)
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from intents.base import Command, Context, Intent
 
 def build_intents() -> list[Intent]:
     from intents.admin import Admin
+    from intents.concern import Concern
     from intents.checkin import Checkin
     from intents.help import Help
+    from intents.pulse import Pulse
     from intents.scope import Scope
     from intents.support import Support
 
@@ -21,6 +23,8 @@ def build_intents() -> list[Intent]:
         Help(),
         Admin(),
         Checkin(),
+        Pulse(),
+        Concern(),
         Scope(),  # takes any plain message as a question: keep it last
     ]
 

@@ -249,6 +249,8 @@ def preview_text(draft: Draft, settings: Any, can_relay: bool) -> str:
             "You'd like to hear back, so I keep a locked link to reach you: only the bot's key opens it, it's used only to "
             "pass messages on, and it's deleted when the concern is resolved."
         )
+    elif draft.named:
+        lines.append("No follow-up: I won't message you about it, though your name still goes with it. You can check on it with the reference I'll give you.")
     else:
         lines.append("No follow-up: nothing links it back to you. You can still check on it with the reference I'll give you.")
     if draft.together and draft.category == "scope":

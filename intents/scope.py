@@ -78,7 +78,10 @@ class Scope(Intent):
                 return [Reply(text="Thanks, that helps. The people who look after these answers will see it. "
                             "If you'd like to talk it through, your peer supervisor is a good person to ask.")]
         if verb == "raise" and action.value in kb.entries:
-            return [raise_with_supervisor(kb.entries[action.value])]
+            # Hands over to the concern flow, with the question filled in.
+            from intents.concern import start_reply
+
+            return [start_reply(origin=f"scope:{action.value}", lead=RAISE_LEAD)]
         if verb == "quiz":
             entry_id, _, guess = action.value.partition("|")
             if entry_id in kb.entries:
@@ -164,13 +167,11 @@ def render_answer(kb: KnowledgeBase, result: ScopeAnswer) -> Reply:
     return render_entry(kb, result.entry)
 
 
-def raise_with_supervisor(entry: Entry) -> Reply:
-    return Reply(
-        text="Raising it can feel awkward, and it's part of looking after the role. One way to put it to your peer supervisor:\n\n"
-        f"\"I've been asked to do something that I don't think fits the peer role ({entry.title.lower()}). "
-        "Could we look at it together, with my job description?\"\n\n"
-        "You decide whether and when to raise it; I don't send anything on my own."
-    )
+RAISE_LEAD = (
+    "Raising it can feel awkward, and it's part of looking after the role. I can pass it to the peer supervisors "
+    "for you, with your question filled in and room to say what happened. You decide whether it goes; "
+    "I don't send anything on my own."
+)
 
 
 def quiz_feedback(kb: KnowledgeBase, entry: Entry, guess: str) -> Reply:

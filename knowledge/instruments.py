@@ -69,6 +69,24 @@ class Item(BaseModel):
         return self
 
 
+class Index(BaseModel):
+    """How a pulse's 0-100 index is computed.
+
+    Each answer is scored 0 to 1 towards the index's meaning: for an item
+    whose high answers are a warning sign (``high_is: bad``), (answer - min)
+    / (max - min); for an item whose high answers are good, the reverse.
+    An item's score is the average over the people who answered it; a
+    sign's score is the average of its items; the index is the average of
+    all items, times 100. With ``higher_means: better`` the scale is turned
+    around (100 - score), for indexes such as role clarity.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    higher_means: str = Field("worse", pattern="^(worse|better)$")
+
+
 class Instrument(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,8 +95,11 @@ class Instrument(BaseModel):
     kind: str = Field(pattern="^(checkin|pulse)$")
     intro: str = Field(min_length=20, max_length=600)
     items: list[Item] = Field(min_length=1)
-    # For pulses: the signs an index is computed for, with plain titles.
+    # For pulses: the signs an index is computed for, with plain titles,
+    # and concrete next steps, from the material, for when a sign is flagged.
     signs: dict[str, str] = Field(default_factory=dict)
+    next_steps: dict[str, list[str]] = Field(default_factory=dict)
+    index: Index | None = None
     sources: list[Source] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -91,6 +112,11 @@ class Instrument(BaseModel):
         unknown = {i.measures for i in self.items if i.kind is ItemKind.scale} - set(self.signs) - {"general", "wellbeing"}
         if self.signs and unknown:
             raise ValueError(f"items measure signs that are not listed: {sorted(unknown)}")
+        if self.kind == "pulse" and (self.index is None or not self.signs):
+            raise ValueError("a pulse names its signs and how its index is computed")
+        missing = set(self.signs) - set(self.next_steps) if self.kind == "pulse" else set()
+        if missing:
+            raise ValueError(f"give next steps for every sign: {sorted(missing)}")
         return self
 
     def scale_items(self) -> list[Item]:

@@ -83,10 +83,14 @@ async def test_helpful_feedback_is_counted_per_entry(chat: Chat, runtime):
     assert sum(c["yes"] for c in counts.values()) == 1
 
 
-async def test_raise_with_supervisor_offers_words_and_sends_nothing(chat: Chat, runtime):
+async def test_raise_with_supervisor_starts_the_concern_flow_with_the_question_and_sends_nothing(chat: Chat, runtime):
     await chat.say("the team wants me to do suicide risk screenings at intake")
     reply = await chat.say("Raise this with my peer supervisor")
-    assert "job description" in reply
+    assert "who sees what" in reply and "[1] With my name" in reply and "[2] Anonymously" in reply
+    first = await chat.say("With my name")
+    assert "press Enter to keep: Scope drift or co-optation" in first
+    what = await chat.say("")
+    assert "press Enter to keep: the team wants me to do suicide risk screenings at intake" in what
     assert feed(runtime) == []
 
 

@@ -73,8 +73,11 @@ class TerminalChannel:
 
     async def send(self, line: str) -> None:
         """Handle one typed line and print what the bot says back."""
+        buttons = self._buttons
         replies = await self.engine.handle(self.to_inbound(line))
         await self.deliver(replies)
+        if not line.strip() and not self._buttons:
+            self._buttons = buttons  # an accidental Enter doesn't take the buttons away
 
     async def deliver(self, replies: list[Reply]) -> None:
         self._buttons = []

@@ -15,7 +15,7 @@ from bot.store.conversations import FormSessions
 from bot.store.knowledge import KnowledgeFeedback
 from bot.store.outbox import Outbox
 from bot.store.slack import SlackEvents
-from bot.store.surveys import Surveys
+from bot.store.surveys import PulseActions, Surveys
 from bot.store.teams import TeamsDirectory
 from bot.store.migrations import migrations
 
@@ -38,6 +38,7 @@ class Store:
         self.teams = TeamsDirectory(self)
         self.concerns = Concerns(self)
         self.surveys = Surveys(self)
+        self.pulse_actions = PulseActions(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

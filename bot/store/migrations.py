@@ -191,3 +191,14 @@ def _concerns(db: Database) -> None:
     # the reporter's id: their own steps are written as "the reporter".
     db["concern_events"].create({"id": int, "ref": str, "at": str, "who": str, "what": str}, pk="id")
     db["concern_events"].create_index(["ref", "id"])
+
+
+@migrations(name="0008_pulse_actions")
+def _pulse_actions(db: Database) -> None:
+    # Closing the loop: what a team agreed to change after a pulse, so the
+    # next pulse can show whether that sign moved.
+    db["pulse_actions"].create(
+        {"id": int, "team": str, "instrument": str, "sign": str, "text": str, "agreed_on": str, "after_round": str},
+        pk="id",
+    )
+    db["pulse_actions"].create_index(["team", "instrument"])

@@ -299,3 +299,23 @@ class Surveys:
             return list(reversed(rows))
 
         return await self._store.run(read)
+
+
+class PulseActions:
+    """What teams agreed to change after a pulse (no answers, no people)."""
+
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    async def record(self, team: str, instrument: str, sign: str, text: str, agreed_on: str, after_round: str) -> None:
+        await self._store.run(
+            lambda: self._store.db["pulse_actions"].insert(
+                {"team": team, "instrument": instrument, "sign": sign, "text": text, "agreed_on": agreed_on, "after_round": after_round}
+            )
+        )
+
+    async def after(self, team: str, instrument: str, round_id: str) -> list[dict[str, Any]]:
+        return await self._store.run(
+            lambda: list(self._store.db["pulse_actions"].rows_where(
+                "team = ? and instrument = ? and after_round = ?", [team, instrument, round_id], order_by="id"))
+        )

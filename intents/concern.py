@@ -1,0 +1,733 @@
+"""Concerns: a peer worker raises something with the peer supervisors, with
+their name or anonymously, and hears back.
+
+The flow: who sees what, and a choice of named or anonymous; the form
+(opened already anonymous when they chose so, so channels drop who sent
+it); a preview of exactly what will be sent and where, with Send / Edit /
+Cancel; a receipt with a short reference. Drafts live in this process only,
+never in the database next to a person.
+
+Never lost: the concern is committed to the store before anything is sent;
+its post goes through the courier's persisted outbox under an idempotency
+key, and a sweep (at start and every ten minutes) re-queues any stored
+concern whose post never reached the outbox. Supervisors act on the post
+(acknowledge, take, resolve with a note, write to the reporter); each step
+updates the post in place, joins the audit trail and tells the reporter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import signal
+from collections import OrderedDict
+from typing import Any
+
+from bot.model import Action, Choice, Destination, Form, Inbound, Reply
+from bot.store.concerns import post_key
+from intents.base import Command, Context, Intent
+from intents.concern_links import FloodGate, Links, business_deadline
+from intents.concern_text import (
+    CATEGORIES,
+    TOGETHER_NEEDED,
+    Draft,
+    concern_form,
+    note_form,
+    post_choices,
+    post_text,
+    preview_text,
+    reachable,
+    status_text,
+    when,
+    where_words,
+)
+
+REF = re.compile(r"^[A-Za-z0-9]{6}$")
+KEEP_DRAFTS = 500
+DRAFT_LIFE = dt.timedelta(days=7)
+GROUP_WINDOW = dt.timedelta(days=90)
+SWEEP_EVERY_MINUTES = 10
+WHO_SEES = (
+    "Before you start, here's who sees what:\n"
+    "• A concern goes to the peer supervisors' channel, where the peer supervisors read it. "
+    "One about a peer supervisor goes to a backup channel instead, never to them.\n"
+    "• With your name: they see your name with it and can write back to you through me.\n"
+    "• Anonymously: they see what you write, not who wrote it. I don't keep your name or user id with it.\n"
+    "Nothing is sent until you've seen exactly what will go and pressed Send.\n\n"
+    "How would you like to raise it?"
+)
+NOT_SUPERVISOR = "Acting on concerns is for peer supervisors, so I can't do that one for you."
+
+
+def start_reply(origin: str = "", lead: str = "") -> Reply:
+    """The first step of the flow, for any way in (``/concern``, the scope
+    answer's button, the "Flag to peer supervisor" message action)."""
+    return Reply(
+        text="\n\n".join(part for part in (lead, WHO_SEES) if part),
+        choices=[
+            Choice(label="With my name", action="concern:begin", value=f"named|{origin}"),
+            Choice(label="Anonymously", action="concern:begin", value=f"anonymous|{origin}"),
+            Choice(label="Not now", action="concern:drop"),
+        ],
+    )
+
+
+def _test_crash(point: str) -> None:
+    """Die here, hard, when a test asks (never outside a test run): proves a
+    concern stored but not yet queued is still delivered after a restart."""
+    if os.environ.get("PEERBOT_TEST_CRASH") == point and "PYTEST_CURRENT_TEST" in os.environ:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Concern(Intent):
+    name = "concern"
+    commands = (
+        Command("concern", "raise a concern with the peer supervisors, with your name or anonymously", usage="[status REF | mine]"),
+        Command(
+            "concerns",
+            "open concerns; one concern with its audit trail; acting on one",
+            usage="[REF | ack REF | take REF | resolve REF | reply REF]",
+            role="supervisor",
+        ),
+    )
+
+    def __init__(self) -> None:
+        self._links: Links | None = None
+        self._gate: FloodGate | None = None
+        # All of these are in memory only: drafts by token, the unsent draft
+        # of each person (by keyed hash), text to pre-fill a form with, and
+        # the question behind each recent out-of-scope answer.
+        self._drafts: OrderedDict[str, tuple[dt.datetime, Draft]] = OrderedDict()
+        self._draft_of: dict[str, str] = {}
+        self._prefills: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._questions: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        # Drafts already sent, so a second press of Send says so.
+        self._sent: OrderedDict[str, str] = OrderedDict()
+
+    def links(self, ctx: Context) -> Links:
+        if self._links is None:
+            self._links = Links(ctx.settings)
+            self._gate = FloodGate(ctx.settings.concern_daily_limit)
+        return self._links
+
+    def gate(self, ctx: Context) -> FloodGate:
+        self.links(ctx)
+        assert self._gate is not None
+        return self._gate
+
+    # -- hooks -------------------------------------------------------------
+
+    async def warm_up(self, ctx: Context) -> None:
+        if ctx.schedule is None:
+            return
+        # Right away at start (a crash may have left a concern unqueued),
+        # then every few minutes for escalations and the retention purge.
+        ctx.schedule.at("concern:sweep:start", "concern:sweep", {}, ctx.now())
+        ctx.schedule.cron("concern:sweep", "concern:sweep", {}, timezone="UTC", minute=f"*/{SWEEP_EVERY_MINUTES}")
+
+    async def decorate(self, msg: Inbound, replies: list[Reply], ctx: Context) -> list[Reply]:
+        """Remember (in memory) the question behind an out-of-scope answer, so
+        "Raise this with my peer supervisor" can fill it in."""
+        if msg.text:
+            question = re.sub(r"^/scope\s+", "", msg.text, flags=re.IGNORECASE)
+            for reply in replies:
+                for choice in reply.choices:
+                    if choice.action == "scope:raise":
+                        _remember(self._questions, (msg.channel, msg.user, choice.value), question[:2000])
+        return replies
+
+    async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:
+        sections = [
+            Reply(
+                text="Something at work worrying you, or being asked to step outside the peer role? "
+                "You can raise it with the peer supervisors, with your name or anonymously.",
+                choices=[Choice(label="Raise a concern", action="concern:start")],
+            )
+        ]
+        if ctx.has_role("supervisor"):
+            waiting = [r for r in await ctx.store.concerns.listing(open_only=True) if r["state"] != "held"]
+            if waiting:
+                refs = ", ".join(f"{r['ref']} ({r['state']})" for r in waiting[:10])
+                sections.append(Reply(text=f"Open concerns: {len(waiting)}. {refs}"))
+        return sections
+
+    def form(self, name: str, ctx: Context) -> Form | None:
+        if name in ("named", "anonymous"):
+            return concern_form(anonymous=name == "anonymous", can_relay=self.links(ctx).can_relay)
+        if name in ("resolve", "reply", "answer"):
+            return note_form(name, "")
+        return None
+
+    # -- commands ----------------------------------------------------------
+
+    async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        parts = args.split()
+        if word == "concerns":
+            return await self._supervisor_command(parts, msg, ctx)
+        if parts and parts[0].lower() == "status":
+            if len(parts) < 2:
+                return [Reply(text="Which one? For example: /concern status K7Q2MX (the reference from your receipt).")]
+            return await self._status(parts[1], "", msg, ctx)
+        if parts and parts[0].lower() == "mine" and len(parts) == 1:
+            return await self._mine(msg, ctx)
+        unsent = self._unsent(msg, ctx)
+        if unsent is not None and not args.strip():
+            token, draft = unsent
+            return [
+                Reply(
+                    text=f"You have a concern you haven't sent yet ({CATEGORIES[draft.category].lower()}, "
+                    f"{len(draft.text):,} characters). Would you like to look at it again?",
+                    choices=[
+                        Choice(label="Look at it again", action="concern:preview", value=token),
+                        Choice(label="Start a new one", action="concern:start"),
+                    ],
+                )
+            ]
+        origin = self._prefill("", args.strip()) if args.strip() else ""
+        return [start_reply(origin)]
+
+    async def _supervisor_command(self, parts: list[str], msg: Inbound, ctx: Context) -> list[Reply]:
+        if not parts:
+            rows = await ctx.store.concerns.listing(open_only=True)
+            out = [r for r in rows if r["state"] != "held"]
+            held = len(rows) - len(out)
+            if not out and not held:
+                return [Reply(text="No open concerns right now.")]
+            lines = [f"Open concerns ({len(out)}):"] + [
+                f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'])}" for r in out
+            ]
+            if held:
+                lines.append(f"And {held} held until others on the same team raise the same (not shown until then).")
+            lines.append("See one with /concerns REF.")
+            return [Reply(text="\n".join(lines))]
+        verb = parts[0].lower()
+        if verb in ("ack", "take", "resolve", "reply") and len(parts) > 1:
+            return await self._act(verb, parts[1].upper(), msg, ctx)
+        if len(parts) == 1 and REF.match(parts[0]):
+            return await self._status(parts[0], "", msg, ctx)
+        return [Reply(text="I know /concerns, /concerns REF, and /concerns ack|take|resolve|reply REF.")]
+
+    # -- buttons -----------------------------------------------------------
+
+    async def on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
+        verb = action.id.partition(":")[2]
+        value = action.value
+        if verb == "start":
+            return [start_reply()]
+        if verb == "flag":
+            quoted = value.strip()
+            text = f"About this message:\n\"{quoted}\"\n\n" if quoted else ""
+            lead = "You'd like to flag a message to the peer supervisors. I'll quote it in the form, and you can add what happened."
+            return [start_reply(self._prefill("", text) if text else "", lead=lead)]
+        if verb == "begin":
+            mode, _, origin = value.partition("|")
+            return [self._open_form(mode == "anonymous", self._prefilled(origin, msg, ctx), msg, ctx)]
+        if verb == "drop":
+            return [Reply(text="Okay, nothing was sent. You can raise it any time with /concern.")]
+        if verb in ("preview", "send", "edit", "cancel"):
+            entry = self._drafts.get(value)
+            if entry is None and value in self._sent:
+                return [Reply(text=f"That one has already gone: its reference is {self._sent[value]}. Nothing was sent twice.")]
+            if entry is None:
+                return [
+                    Reply(
+                        text="I don't have that draft any more: drafts are kept in memory only, so a restart clears them. "
+                        "Nothing was sent. You can write it again with /concern."
+                    )
+                ]
+            draft = entry[1]
+            if verb == "preview":
+                return [self._preview(value, draft, ctx)]
+            if verb == "edit":
+                return [self._open_form(not draft.named, self._initial(draft), msg, ctx, draft=draft, token=value)]
+            if verb == "cancel":
+                self._forget(value)
+                return [Reply(text="Okay, I've set it aside. Nothing was sent, and I haven't kept it.")]
+            return await self._send(value, draft, ctx)
+        ref, _, cap = value.partition("|")
+        if verb == "status":
+            return await self._status(ref, cap, msg, ctx)
+        if verb == "release":
+            return await self._release_now(ref, cap, msg, ctx)
+        if verb == "answer":
+            return await self._answer_form(ref, cap, msg, ctx)
+        if verb in ("ack", "take", "resolve", "reply"):
+            return await self._act(verb, ref, msg, ctx)
+        return [Reply(text="That button doesn't do anything any more. Type /concern to raise a concern.")]
+
+    # -- raising a concern -------------------------------------------------
+
+    def _prefill(self, category: str, text: str) -> str:
+        token = secrets.token_urlsafe(9)
+        _remember(self._prefills, token, (category, text))
+        return f"p:{token}"
+
+    def _prefilled(self, origin: str, msg: Inbound, ctx: Context) -> dict[str, str]:
+        kind, _, key = origin.partition(":")
+        if kind == "p" and key in self._prefills:
+            category, text = self._prefills[key]
+            return {k: v for k, v in (("category", category), ("what", text)) if v}
+        if kind == "scope":
+            kb = ctx.resources.get("knowledge")
+            entry = kb.entries.get(key) if kb is not None else None
+            question = self._questions.get((msg.channel, msg.user, key))
+            lines = [question] if question else []
+            if entry is not None:
+                lines.append(f"(peerbot's answer: this isn't part of the peer role: {entry.title}.)")
+            return {"category": "scope", "what": "\n\n".join(lines)} if lines else {"category": "scope"}
+        return {}
+
+    def _open_form(
+        self, anonymous: bool, initial: dict[str, str], msg: Inbound, ctx: Context, *, draft: Draft | None = None, token: str = ""
+    ) -> Reply:
+        links = self.links(ctx)
+        hidden = {"team": (draft.team if draft else msg.team) or ""}
+        if token:
+            hidden["draft"] = token
+        if anonymous:
+            # Made now, while the bot still knows who asked; only ever stored
+            # encrypted, and only if they ask to hear back.
+            relay = draft.relay if draft is not None else links.lock(msg.user, msg.channel)
+            if relay:
+                hidden["relay"] = relay
+        return Reply(form=concern_form(anonymous=anonymous, can_relay=links.can_relay, initial=initial, hidden=hidden))
+
+    @staticmethod
+    def _initial(draft: Draft) -> dict[str, str]:
+        return {
+            "category": draft.category,
+            "what": draft.text,
+            "about": "yes" if draft.about_supervisor else "no",
+            "follow_up": "yes" if draft.follow_up else "no",
+            "timing": "together" if draft.together else "now",
+        }
+
+    async def on_submission(self, name: str, values: dict[str, Any], msg: Inbound, ctx: Context) -> list[Reply]:
+        if name in ("named", "anonymous"):
+            return [self._draft_from(name == "anonymous", values, msg, ctx)]
+        if name == "answer":
+            return await self._answer(values, msg, ctx)
+        if name in ("resolve", "reply"):
+            return await self._note(name, values, msg, ctx)
+        return [Reply(text="That form isn't available any more. Type /concern to start again.")]
+
+    def _draft_from(self, anonymous: bool, values: dict[str, Any], msg: Inbound, ctx: Context) -> Reply:
+        links = self.links(ctx)
+        follow_up = values.get("follow_up") == "yes"
+        draft = Draft(
+            category=values["category"],
+            text=values["what"],
+            named=not anonymous,
+            about_supervisor=values.get("about") == "yes",
+            follow_up=follow_up,
+            together=values.get("timing") == "together",
+            team=str(values.get("team") or msg.team or "") or None,
+        )
+        if anonymous:
+            # Whoever submitted is not looked at: only the relay link made
+            # when the form opened, opened here in memory to count sends.
+            reached = links.open(values.get("relay"))
+            draft.relay = values.get("relay") if reached else None
+            draft.follow_up = follow_up and reached is not None
+            if reached is not None:
+                draft.person = links.person(reached[1], reached[0])
+        else:
+            draft.reporter_id, draft.reporter_name, draft.reporter_via = msg.user, msg.user_name, msg.channel
+            draft.person = links.person(msg.channel, msg.user)
+        token = str(values.get("draft") or "")
+        if token not in self._drafts:
+            token = secrets.token_urlsafe(12)
+        _remember(self._drafts, token, (ctx.now(), draft), limit=KEEP_DRAFTS)
+        if draft.person:
+            self._draft_of[draft.person] = token
+        return self._preview(token, draft, ctx)
+
+    def _preview(self, token: str, draft: Draft, ctx: Context) -> Reply:
+        text = preview_text(draft, ctx.settings, self.links(ctx).can_relay)
+        choices = [
+            Choice(label="Send", action="concern:send", value=token),
+            Choice(label="Edit", action="concern:edit", value=token),
+            Choice(label="Cancel", action="concern:cancel", value=token),
+        ]
+        if draft.about_supervisor and not ctx.settings.backup_channel:
+            text = (
+                "There's no backup channel set up yet, so I can't send a concern about a peer supervisor anywhere "
+                "that keeps it away from them. I won't send it to the supervisors' channel. Your draft is kept here "
+                "while this conversation lasts; an admin can set PEERBOT_BACKUP_CHANNEL, or you can edit it."
+            )
+            choices = choices[1:]
+        return Reply(text=text, choices=choices)
+
+    def _unsent(self, msg: Inbound, ctx: Context) -> tuple[str, Draft] | None:
+        token = self._draft_of.get(self.links(ctx).person(msg.channel, msg.user))
+        entry = self._drafts.get(token or "")
+        if entry is None or ctx.now() - entry[0] > DRAFT_LIFE:
+            return None
+        return token, entry[1]  # type: ignore[return-value]
+
+    def _forget(self, token: str) -> None:
+        entry = self._drafts.pop(token, None)
+        if entry is not None and entry[1].person and self._draft_of.get(entry[1].person) == token:
+            del self._draft_of[entry[1].person]
+
+    async def _send(self, token: str, draft: Draft, ctx: Context) -> list[Reply]:
+        settings, now = ctx.settings, ctx.now()
+        if draft.about_supervisor and not settings.backup_channel:
+            return [self._preview(token, draft, ctx)]
+        if draft.person:
+            gate = self.gate(ctx)
+            recent = gate.recent(draft.person, now)
+            if draft.named:
+                recent = max(recent, await ctx.store.concerns.named_since(draft.reporter_id or "", draft.reporter_via or "", now - gate.WINDOW))
+            if recent >= gate.limit:
+                free = gate.next_free(draft.person)
+                after = f" after {when(free.isoformat())}" if free else " tomorrow"
+                return [
+                    Reply(
+                        text=f"You've sent {recent} concerns in the last 24 hours, which is as many as I can pass on from one "
+                        f"person in a day. Your draft is kept here: press Send again{after}. If it can't wait, a peer "
+                        "supervisor is still there to talk to directly.",
+                        choices=[Choice(label="Send", action="concern:send", value=token), Choice(label="Cancel", action="concern:cancel", value=token)],
+                    )
+                ]
+        held = draft.together and draft.category == "scope"
+        fields = {
+            "category": draft.category,
+            "body": draft.text,
+            "named": int(draft.named),
+            "reporter_id": draft.reporter_id if draft.named else None,
+            "reporter_name": draft.reporter_name if draft.named else None,
+            "reporter_via": draft.reporter_via if draft.named else None,
+            "follow_up": int(draft.follow_up),
+            "relay": draft.relay if (not draft.named and draft.follow_up) else None,
+            "about_supervisor": int(draft.about_supervisor),
+            "destination": settings.backup_channel if draft.about_supervisor else settings.supervisor_channel,
+            "team": (draft.team or "") if draft.category == "scope" else None,
+            "hold": int(held),
+            "state": "held" if held else "open",
+        }
+        ref = await ctx.store.concerns.create(fields, now)
+        _test_crash("concern-stored")
+        if draft.person:
+            self.gate(ctx).record(draft.person, now)
+        self._forget(token)
+        _remember(self._sent, token, ref)
+
+        replies: list[Reply] = []
+        if not held:
+            row = await ctx.store.concerns.get(ref)
+            assert row is not None
+            replies.append(await self._post(row, ctx))
+            self._plan_escalation(row, ctx)
+        if draft.category == "scope":
+            replies += await self._gather(fields["team"] or "", ctx)
+        row = await ctx.store.concerns.get(ref)
+        assert row is not None
+        replies.append(self._receipt(row, draft, ctx))
+        return replies
+
+    def _receipt(self, row: dict[str, Any], draft: Draft, ctx: Context) -> Reply:
+        ref = row["ref"]
+        cap = self.links(ctx).cap(ref)
+        choices = [Choice(label="Check status", action="concern:status", value=f"{ref}|{cap}")]
+        if row["state"] == "held":
+            text = (
+                f"Kept, and held. Your reference is {ref}. Nobody sees it until two more people on your team raise a "
+                "scope-drift concern; then they all go to the peer supervisors together."
+            )
+            choices.append(Choice(label="Send it on now", action="concern:release", value=f"{ref}|{cap}"))
+        elif row["released_with"]:
+            text = f"Sent. Your reference is {ref}. Others on your team had raised the same, so it went out together with theirs."
+        else:
+            text = (
+                f"Sent. Your reference is {ref}. It's on its way to {where_words(draft, ctx.settings)}; "
+                "if that channel can't be reached for a moment, I keep trying until it arrives."
+            )
+        if draft.named and draft.follow_up:
+            text += " You'll hear from me when someone acknowledges it, takes it on or resolves it."
+        elif draft.follow_up:
+            text += " You'll hear from me as it moves along, through the locked link."
+        if not draft.named:
+            text += " Keep the reference: it's the way to find it again, because I don't know it was you."
+        text += f"\nTo see who has looked at it and what they did: /concern status {ref}"
+        return Reply(text=text, choices=choices)
+
+    # -- holding scope-drift concerns until others raise the same ---------
+
+    async def _gather(self, team: str, ctx: Context) -> list[Reply]:
+        """Release a team's held scope-drift concerns once at least
+        TOGETHER_NEEDED more people have raised one."""
+        now = ctx.now()
+        rows = await ctx.store.concerns.scope_group(team, now - GROUP_WINDOW)
+        held = [r for r in rows if r["state"] == "held"]
+        # Named reporters count once each; anonymous ones can't be told
+        # apart, so each counts as one (the flood limit bounds that).
+        people = {f"n:{r['reporter_via']}:{r['reporter_id']}" if r["named"] else f"a:{r['ref']}" for r in rows}
+        if not held or len(people) < 1 + TOGETHER_NEEDED:
+            return []
+        together = ", ".join(r["ref"] for r in rows)
+        await ctx.store.concerns.release([r["ref"] for r in held], now, together)
+        lead = f"{len(people)} people on the same team have raised scope-drift concerns. These were held so that nobody stands alone, and go out together."
+        replies: list[Reply] = []
+        for old in held:
+            row = await ctx.store.concerns.get(old["ref"])
+            assert row is not None
+            replies.append(await self._post(row, ctx, lead=lead))
+            self._plan_escalation(row, ctx)
+            tell = self._tell(row, f"Your held concern {row['ref']} has gone to the peer supervisors, together with others raised on your team.", ctx, "released")
+            replies += [tell] if tell else []
+        return replies
+
+    async def _release_now(self, ref: str, cap: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        row = await ctx.store.concerns.get(ref)
+        if row is None or not self._is_reporter(row, cap, msg, ctx):
+            return [Reply(text="I can't find a held concern with that reference that's yours.")]
+        if row["state"] != "held":
+            return [Reply(text=f"{row['ref']} has already gone to the peer supervisors.")]
+        await ctx.store.concerns.release([row["ref"]], ctx.now(), "")
+        row = await ctx.store.concerns.get(row["ref"])
+        assert row is not None
+        self._plan_escalation(row, ctx)
+        return [await self._post(row, ctx), Reply(text=f"Sent on. {row['ref']} is with the peer supervisors now.")]
+
+    # -- posts, reporters and the audit trail ------------------------------
+
+    async def _post(self, row: dict[str, Any], ctx: Context, *, lead: str = "", dedupe: str | None = None) -> Reply:
+        events = await ctx.store.concerns.events(row["ref"])
+        if not lead and row.get("released_with"):
+            lead = "Held until others on the same team raised the same; these go out together."
+        return Reply(
+            text=post_text(row, events, lead=lead),
+            to=Destination.channel(row["destination"]),
+            key=f"concern:{row['ref']}",
+            dedupe=dedupe or post_key(row["ref"]),
+            choices=post_choices(row),
+            private=False,
+        )
+
+    def _escalation_channel(self, row: dict[str, Any], ctx: Context) -> str:
+        if row["about_supervisor"]:
+            return row["destination"]  # never widen it to the supervisors' channel
+        return ctx.settings.concern_escalation_channel or row["destination"]
+
+    async def _updates(self, row: dict[str, Any], event_id: int, ctx: Context) -> list[Reply]:
+        """The post (and its escalation, if any) as it stands now, updated in place."""
+        update = await self._post(row, ctx, dedupe=f"concern:{row['ref']}:update:{event_id}")
+        replies = [update]
+        if row.get("escalated_at"):
+            replies.append(
+                update.model_copy(
+                    update={
+                        "to": Destination.channel(self._escalation_channel(row, ctx)),
+                        "key": f"concern:{row['ref']}:escalation",
+                        "dedupe": f"concern:{row['ref']}:escalation:update:{event_id}",
+                    }
+                )
+            )
+        return replies
+
+    def _tell(self, row: dict[str, Any], text: str, ctx: Context, tag: str) -> Reply | None:
+        """A message for the reporter, if they asked to hear back: by name
+        through the outbox, or anonymously through the relay link, sent
+        directly and never written to the outbox next to them."""
+        ref = row["ref"]
+        cap = self.links(ctx).cap(ref)
+        choices = [Choice(label="Check status", action="concern:status", value=f"{ref}|{cap}")]
+        if row["state"] != "resolved":
+            choices.append(Choice(label="Answer back", action="concern:answer", value=f"{ref}|{cap}"))
+        if row["named"]:
+            if not (row["follow_up"] and row.get("reporter_id")):
+                return None
+            to = Destination.user(row["reporter_id"], via=row["reporter_via"])
+            return Reply(text=text, to=to, choices=choices, dedupe=f"concern:{ref}:tell:{tag}")
+        reached = self.links(ctx).open(row.get("relay"))
+        if reached is None:
+            return None
+        return Reply(text=text, to=Destination.user(reached[0], via=reached[1]), choices=choices, secret=True)
+
+    def _plan_escalation(self, row: dict[str, Any], ctx: Context) -> None:
+        if ctx.schedule is None or not row.get("released_at"):
+            return
+        due = business_deadline(
+            dt.datetime.fromisoformat(row["released_at"]), ctx.settings.concern_escalate_hours, getattr(ctx.settings, "timezone", "UTC")
+        )
+        ctx.schedule.at(f"concern:{row['ref']}:escalate", "concern:escalate", {"ref": row["ref"]}, due)
+
+    async def _escalate(self, row: dict[str, Any], ctx: Context) -> list[Reply]:
+        if row["state"] != "open" or row.get("escalated_at"):
+            return []
+        now = ctx.now()
+        await ctx.store.concerns.record(row["ref"], "peerbot", "escalated", now, escalated_at=now.isoformat(timespec="seconds"))
+        row = await ctx.store.concerns.get(row["ref"])
+        assert row is not None
+        mention = ctx.settings.concern_escalation_mention or "Backup peer supervisors and admins"
+        hours = ctx.settings.concern_escalate_hours
+        span = "one business day" if hours == 24 else f"{hours} working hours"
+        lead = f"{mention}: concern {row['ref']} has waited {span} with nobody acknowledging it. Could someone pick it up?"
+        post = await self._post(row, ctx, lead=lead)
+        post = post.model_copy(
+            update={
+                "to": Destination.channel(self._escalation_channel(row, ctx)),
+                "key": f"concern:{row['ref']}:escalation",
+                "dedupe": f"concern:{row['ref']}:escalation:post",
+            }
+        )
+        tell = self._tell(row, f"Nobody had acknowledged your concern {row['ref']} yet, so I've raised it again with a wider group.", ctx, "escalated")
+        return [post, *([tell] if tell else [])]
+
+    # -- supervisors -------------------------------------------------------
+
+    async def _act(self, verb: str, ref: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        if not ctx.has_role("supervisor"):
+            return [Reply(text=NOT_SUPERVISOR)]
+        row = await ctx.store.concerns.get(ref)
+        if row is None or row["state"] == "held":
+            return [Reply(text=f"I can't find a concern with the reference {ref[:12]} that has been sent on.")]
+        if row["state"] == "resolved":
+            return [Reply(text=f"{row['ref']} is already resolved.")]
+        who = msg.user_name or msg.user
+        if verb == "resolve":
+            return [Reply(form=note_form("resolve", row["ref"]))]
+        if verb == "reply":
+            if not reachable(row):
+                return [Reply(text=f"The person who raised {row['ref']} chose no follow-up, so there's no way to reach them. That was their choice.")]
+            return [Reply(form=note_form("reply", row["ref"]))]
+        if verb == "ack" and row["state"] != "open":
+            return [Reply(text=f"{row['ref']} has already been acknowledged.")]
+        if verb == "take" and row["state"] == "taken" and row.get("taken_by") == who:
+            return [Reply(text=f"You've already taken {row['ref']} on.")]
+        state, what, words = {
+            "ack": ("acknowledged", "acknowledged", "acknowledged it"),
+            "take": ("taken", "taken", "has taken it on"),
+        }[verb]
+        changes: dict[str, Any] = {"state": state}
+        if verb == "take":
+            changes["taken_by"] = who
+        event = await ctx.store.concerns.record(row["ref"], who, what, ctx.now(), **changes)
+        if ctx.schedule is not None:
+            ctx.schedule.cancel(f"concern:{row['ref']}:escalate")
+        return await self._changed(row["ref"], event, f"Your concern {row['ref']}: {who} {words}.", what, ctx)
+
+    async def _changed(self, ref: str, event: int, tell_text: str, tag: str, ctx: Context, *, relay: str | None = None) -> list[Reply]:
+        row = await ctx.store.concerns.get(ref)
+        assert row is not None
+        replies = await self._updates(row, event, ctx)
+        tell = self._tell({**row, "relay": relay or row.get("relay")}, tell_text, ctx, f"{tag}:{event}")
+        if tell is not None:
+            replies.append(tell)
+        told = " I've let the person who raised it know." if tell is not None else ""
+        replies.append(Reply(text=f"Done: {ref} is {row['state']}.{told}"))
+        return replies
+
+    async def _note(self, name: str, values: dict[str, Any], msg: Inbound, ctx: Context) -> list[Reply]:
+        if not ctx.has_role("supervisor"):
+            return [Reply(text=NOT_SUPERVISOR)]
+        row = await ctx.store.concerns.get(str(values.get("ref", "")))
+        if row is None or row["state"] in ("held", "resolved"):
+            return [Reply(text="That concern isn't open any more, so nothing was sent.")]
+        who = msg.user_name or msg.user
+        text = values["text"]
+        if name == "reply":
+            event = await ctx.store.concerns.record(row["ref"], who, "replied", ctx.now())
+            tell = self._tell(row, f"A peer supervisor ({who}) wrote about your concern {row['ref']}:\n\n{text}", ctx, f"reply:{event}")
+            if tell is None:
+                return [Reply(text=f"There's no way to reach the person who raised {row['ref']}, so nothing was sent.")]
+            return [tell, Reply(text=f"Sent to the person who raised {row['ref']}. I don't keep a copy.")]
+        relay = row.get("relay")
+        now = ctx.now()
+        event = await ctx.store.concerns.record(
+            row["ref"], who, "resolved", now, state="resolved", resolution=text, resolved_at=now.isoformat(timespec="seconds"), relay=None
+        )
+        if relay:
+            await ctx.store.concerns.record(row["ref"], "peerbot", "relay-deleted", now)
+        if ctx.schedule is not None:
+            ctx.schedule.cancel(f"concern:{row['ref']}:escalate")
+        return await self._changed(row["ref"], event, f"Your concern {row['ref']} was resolved by {who}, with this note:\n\n{text}", "resolved", ctx, relay=relay)
+
+    # -- the reporter ------------------------------------------------------
+
+    def _is_reporter(self, row: dict[str, Any], cap: str, msg: Inbound, ctx: Context) -> bool:
+        if self.links(ctx).holds(row["ref"], cap):
+            return True
+        return bool(row["named"] and row.get("reporter_id") == msg.user and row.get("reporter_via") == msg.channel)
+
+    async def _status(self, ref: str, cap: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        row = await ctx.store.concerns.get(ref) if REF.match(ref.strip()) else None
+        if row is None:
+            return [Reply(text="I can't find a concern with that reference. References are six letters and numbers, like K7Q2MX.")]
+        reporter = self._is_reporter(row, cap, msg, ctx)
+        supervisor = ctx.has_role("supervisor") and row["state"] != "held"
+        if not (reporter or supervisor or not row["named"] or row["purged_at"]):
+            return [Reply(text="I can't find a concern with that reference that's yours.")]
+        if supervisor and not reporter:
+            await ctx.store.concerns.record(row["ref"], msg.user_name or msg.user, "viewed", ctx.now())
+        events = await ctx.store.concerns.events(row["ref"])
+        text = status_text(row, events, with_text=reporter or supervisor)
+        choices = post_choices(row) if supervisor and not reporter else []
+        return [Reply(text=text, choices=choices)]
+
+    async def _mine(self, msg: Inbound, ctx: Context) -> list[Reply]:
+        rows = await ctx.store.concerns.of_reporter(msg.user, msg.channel)
+        lines = [f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'])}" for r in rows]
+        if not lines:
+            text = "You haven't raised a concern with your name here."
+        else:
+            text = "Your concerns raised with your name:\n" + "\n".join(lines) + "\nSee one with /concern status REF."
+        return [Reply(text=text + " Anonymous ones aren't linked to you, so they're found only by their reference.")]
+
+    async def _answer_form(self, ref: str, cap: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        row = await ctx.store.concerns.get(ref)
+        if row is None or not self._is_reporter(row, cap, msg, ctx):
+            return [Reply(text="I can't find a concern with that reference that's yours.")]
+        if row["state"] == "resolved":
+            return [Reply(text=f"{row['ref']} is resolved, so answers aren't passed on any more. You can raise something new with /concern.")]
+        return [Reply(form=note_form("answer", row["ref"], cap=self.links(ctx).cap(row["ref"]), anonymous=not row["named"]))]
+
+    async def _answer(self, values: dict[str, Any], msg: Inbound, ctx: Context) -> list[Reply]:
+        ref, cap = str(values.get("ref", "")), str(values.get("cap", ""))
+        row = await ctx.store.concerns.get(ref) if ref else None
+        if row is None or not self.links(ctx).holds(row["ref"], cap):
+            return [Reply(text="I couldn't match that answer to your concern, so nothing was sent.")]
+        if row["state"] == "resolved":
+            return [Reply(text=f"{row['ref']} is resolved, so answers aren't passed on any more. Nothing was sent.")]
+        event = await ctx.store.concerns.record(row["ref"], "the reporter", "answered", ctx.now())
+        choices = [Choice(label="Write to the reporter", action="concern:reply", value=row["ref"])] if reachable(row) else []
+        post = Reply(
+            text=f"The person who raised {row['ref']} answered:\n\n{values['text']}",
+            to=Destination.channel(row["destination"]),
+            dedupe=f"concern:{row['ref']}:answer:{event}",
+            choices=choices,
+            private=False,
+        )
+        return [post, Reply(text="Sent. The peer supervisors will see it with your concern. I don't keep a copy.")]
+
+    # -- scheduled work ----------------------------------------------------
+
+    async def on_schedule(self, kind: str, payload: dict[str, Any], ctx: Context) -> list[Reply]:
+        if kind == "concern:escalate":
+            row = await ctx.store.concerns.get(str(payload.get("ref", "")))
+            return await self._escalate(row, ctx) if row is not None else []
+        if kind == "concern:sweep":
+            return await self.sweep(ctx)
+        return []
+
+    async def sweep(self, ctx: Context) -> list[Reply]:
+        """Re-queue posts a crash kept from the outbox, escalate what has
+        waited too long (if its job was lost), and purge expired text."""
+        now = ctx.now()
+        replies = [await self._post(row, ctx) for row in await ctx.store.concerns.unqueued()]
+        hours, zone = ctx.settings.concern_escalate_hours, getattr(ctx.settings, "timezone", "UTC")
+        for row in await ctx.store.concerns.waiting_unacknowledged():
+            if business_deadline(dt.datetime.fromisoformat(row["released_at"]), hours, zone) <= now:
+                replies += await self._escalate(row, ctx)
+        await ctx.store.concerns.purge_resolved(now - dt.timedelta(days=ctx.settings.concern_retention_days), now)
+        return replies
+
+
+def _remember(memory: OrderedDict, key: Any, value: Any, limit: int = 1000) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > limit:
+        memory.popitem(last=False)

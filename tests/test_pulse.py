@@ -1,0 +1,224 @@
+"""Co-optation pulse surveys: the index is right, results need enough
+people, reminders go to everyone, and the loop gets closed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bot.channels.base import Address
+from bot.runtime import Runtime
+from intents.pulse_index import index_of, item_score
+from knowledge.instruments import load_instruments
+from tests.conftest import Chat, Clock, feed
+
+COOPTATION = load_instruments()["co-optation"]
+CLARITY = load_instruments()["role-clarity"]
+ITEMS = [item.id for item in COOPTATION.items]
+
+
+# -- the arithmetic, checked by hand ------------------------------------------
+
+def test_items_where_agreement_is_bad_score_straight_and_good_ones_reversed():
+    busy = next(i for i in COOPTATION.items if i.id == "busy-work")          # high is bad
+    real = next(i for i in COOPTATION.items if i.id == "real-relationships")  # high is good
+    assert item_score(busy, 5) == 1.0 and item_score(busy, 1) == 0.0 and item_score(busy, 4) == 0.75
+    assert item_score(real, 5) == 0.0 and item_score(real, 1) == 1.0 and item_score(real, 2) == 0.75
+
+
+def test_index_overall_and_per_sign_from_hand_computed_means():
+    means = {i: 3.0 for i in ITEMS}  # everything "not sure": 50
+    means["busy-work"] = 5.0          # bad, fully agreed: 1.0
+    means["not-my-job"] = 1.0         # good, fully disagreed: 1.0
+    means["peer-supervision"] = 5.0   # good, fully agreed: 0.0
+    result = index_of(COOPTATION, means)
+    assert result["signs"]["busy-work"] == 100.0
+    assert result["signs"]["supervision"] == 0.0
+    assert result["signs"]["relationships"] == 50.0
+    # Ten items: seven at 0.5, two at 1.0, one at 0.0 -> 5.5 / 10 = 55.
+    assert result["overall"] == 55.0
+
+
+def test_an_index_where_higher_means_better_is_turned_around():
+    means = {"know-role": 5.0, "unsure-tasks": 1.0, "team-gets-it": 4.0, "written-role": 2.0}
+    result = index_of(CLARITY, means)
+    # Drift scores: 0, 0, 0.25, 0.75 -> clarity = 100 - 25 = 75.
+    assert result["overall"] == 75.0
+    assert result["signs"] == {"clarity": 100.0, "team-understanding": 75.0, "job-description": 25.0}
+
+
+def test_items_nobody_answered_are_left_out_not_counted_as_zero():
+    means = {i: None for i in ITEMS} | {"busy-work": 5.0}
+    result = index_of(COOPTATION, means)
+    assert result["overall"] == 100.0 and result["signs"]["relationships"] is None
+
+
+# -- running a pulse -------------------------------------------------------------
+
+def team_of(runtime: Runtime, size: int, team: str = "north") -> list[Chat]:
+    return [Chat(runtime, user=f"u-{team}-{n}", name=f"Person {n}", team=team) for n in range(size)]
+
+
+async def join(people: list[Chat]) -> None:
+    for chat in people:
+        await chat.say("/checkin settings")
+
+
+async def answer(runtime: Runtime, chat: Chat, values: list[str]) -> str:
+    invitation = runtime.courier.local.feed(Address(kind="user", id=chat.channel.user))[-1]
+    assert invitation["choices"][0]["label"] == "Start the pulse"
+    chat.channel._buttons = [(c["label"], c["action"], c["value"]) for c in invitation["choices"]]
+    await chat.say("1")
+    for value in values:
+        await chat.say(value)
+    return await chat.say("Send")
+
+
+async def start(runtime: Runtime, team: str = "north", days: int = 5) -> str:
+    return await Chat(runtime, user="u-sam", team=None).say(f"/pulse start co-optation --team {team} --days {days}")
+
+
+async def test_a_supervisor_starts_a_pulse_and_every_member_gets_it_privately(runtime: Runtime):
+    people = team_of(runtime, 3)
+    await join(people)
+    reply = await start(runtime)
+    assert "sent to 3 people" in reply
+    for chat in people:
+        assert runtime.courier.local.feed(Address(kind="user", id=chat.channel.user))[-1]["choices"][0]["label"] == "Start the pulse"
+    assert "only for peer supervisors" in await people[0].say("/pulse start co-optation --team north")
+
+
+async def test_status_shows_the_count_and_time_left_never_names(runtime: Runtime):
+    people = team_of(runtime, 3)
+    await join(people)
+    await start(runtime)
+    await answer(runtime, people[1], ["4"] * 10)
+    status = await Chat(runtime, user="u-sam", team=None).say("/pulse status --team north")
+    assert "1 answer so far" in status and "in about 5 days 0 hours" in status
+    assert "u-north" not in status and "Person" not in status
+
+
+async def test_fewer_than_the_minimum_group_releases_nothing_but_that(runtime: Runtime):
+    people = team_of(runtime, 5)
+    await join(people)
+    await start(runtime)
+    for chat in people[:4]:
+        await answer(runtime, chat, ["2", "4", "4", "5", "1", "2", "2", "4", "4", "1"])
+    await Chat(runtime, user="u-sam", team=None).say("/pulse close --team north")
+    post = feed(runtime)[-1]["text"]
+    assert "not enough answers to show" in post
+    assert "index" not in post.lower() and "Strongly" not in post
+    assert runtime.courier.local.take_unseen("u-north-0")[-1]["text"].startswith("Your team (north) is running")
+
+
+async def test_at_the_minimum_group_supervisors_get_the_index_flags_and_next_steps(runtime: Runtime):
+    people = team_of(runtime, 5)
+    await join(people)
+    await start(runtime)
+    worrying = ["2", "4", "4", "5", "1", "2", "2", "4", "4", "1"]
+    for chat in people:
+        await answer(runtime, chat, worrying)
+    await Chat(runtime, user="u-sam", team=None).say("/pulse close --team north")
+    post = feed(runtime)[-1]["text"]
+    assert "5 people answered" in post
+    # Seven items at 0.75 and three at 1.0: 8.25 / 10 = 82.5.
+    assert "Co-optation index: 82.5 of 100" in post
+    assert "Busy work that isn't peer support: 100.0  (worth a look)" in post
+    assert "stop asking them for tasks that aren't peer support" in post
+    team_copy = runtime.courier.local.take_unseen("u-north-2")[-1]["text"]
+    assert team_copy.startswith("Your team's co-optation pulse results are in")
+
+
+async def test_one_reminder_goes_to_the_whole_team_and_reveals_nothing(runtime: Runtime):
+    people = team_of(runtime, 3)
+    await join(people)
+    await start(runtime)
+    await answer(runtime, people[0], ["4"] * 10)
+    round_id = (await runtime.store.surveys.open_rounds(team="north"))[0].id
+    reminders = await runtime.engine.intent("pulse").remind(round_id, runtime.engine.system_context())
+    assert sorted(r.to.target for r in reminders) == ["u-north-0", "u-north-1", "u-north-2"]
+    assert len({r.text for r in reminders}) == 1
+    assert "If you've answered already, thank you" in reminders[0].text
+    assert all(not r.choices for r in reminders)
+
+
+async def test_a_restart_during_a_pulse_keeps_every_answer_and_the_close_time(runtime: Runtime):
+    from bot.runtime import build_runtime
+
+    people = team_of(runtime, 3)
+    await join(people)
+    await start(runtime)
+    await answer(runtime, people[0], ["4"] * 10)
+    round_id = (await runtime.store.surveys.open_rounds(team="north"))[0].id
+    closes = runtime.schedule.next_run(f"pulse:close:{round_id}")
+    await runtime.close()
+
+    again = await build_runtime(runtime.settings, now=runtime.engine.now)
+    try:
+        assert await again.store.surveys.response_count(round_id) == 1
+        assert again.schedule.next_run(f"pulse:close:{round_id}") == closes
+        await again.schedule.fire(f"pulse:close:{round_id}")
+        assert (await again.store.surveys.round(round_id)).status == "closed"
+    finally:
+        await again.close()
+    from bot.store import Store
+
+    runtime.store = await Store.open(runtime.settings.db)
+    runtime.schedule = None
+
+
+async def test_the_loop_closes_an_agreed_action_is_told_and_its_sign_tracked(runtime: Runtime, clock: Clock):
+    people = team_of(runtime, 5)
+    await join(people)
+    supervisor = Chat(runtime, user="u-sam", team=None)
+    for busy in ("5", "2"):
+        await start(runtime)
+        for chat in people:
+            await answer(runtime, chat, ["4", "2", "2", busy, "4", "4", "4", "2", "2", "4"])
+        await supervisor.say("/pulse close --team north")
+        if busy == "5":
+            reply = await supervisor.say('/pulse action busy-work "No more transport-only shifts for peers" --team north')
+            assert "has been told" in reply
+            told = runtime.courier.local.take_unseen("u-north-1")[-1]["text"]
+            assert "No more transport-only shifts for peers" in told
+        clock.advance(days=30)
+    post = feed(runtime)[-1]["text"]
+    assert 'Agreed after the last pulse: "No more transport-only shifts for peers"' in post
+    assert "Busy work that isn't peer support: now" in post and "down" in post
+    report = await runtime.engine.intent("pulse").report("north", "co-optation", runtime.engine.system_context())
+    assert report.image is not None and report.image.png.startswith(b"\x89PNG")
+
+
+async def test_export_has_aggregates_only(runtime: Runtime):
+    people = team_of(runtime, 5)
+    await join(people)
+    await start(runtime)
+    for chat in people:
+        await answer(runtime, chat, ["4"] * 10)
+    await Chat(runtime, user="u-sam", team=None).say("/pulse close --team north")
+    rows = await runtime.engine.intent("pulse").export_rows(runtime.engine.system_context())
+    assert len(rows) == 1 and rows[0]["answers"] == 5 and rows[0]["team"] == "north"
+    assert set(rows[0]) >= {"index", "sign:busy-work", "mean:busy-work"}
+    assert not any(key.startswith("answer") and key != "answers" for key in rows[0])
+    assert "u-north" not in json.dumps(rows)
+
+
+def test_export_prints_csv_or_json(tmp_path):
+    from bot.cli import cli
+
+    env = {"PEERBOT_DB": str(tmp_path / "p.db")}
+    assert json.loads(CliRunner().invoke(cli, ["pulse", "export", "--format", "json"], env=env).stdout) == []
+    assert CliRunner().invoke(cli, ["pulse", "export", "--format", "xml"], env=env).exit_code == 2
+
+
+@pytest.mark.parametrize("command, says", [
+    ("/pulse start nonsense --team north", "I don't know a pulse called nonsense"),
+    ("/pulse start co-optation --team north --days 90", "1 to 30 days"),
+    ("/pulse start co-optation --team nowhere", "no team called nowhere"),
+    ("/pulse close --team north", "no pulse running"),
+])
+async def test_bad_pulse_commands_get_clear_replies(runtime: Runtime, command: str, says: str):
+    await join(team_of(runtime, 1))
+    assert says in await Chat(runtime, user="u-sam", team=None).say(command)

@@ -126,6 +126,13 @@ def check(max_age_days: int) -> None:
             for source in entry.sources:
                 if bundled and source.file not in SEED_FILES:
                     problems.append(f"{kb_.report.origin[entry_id]}: entry {entry_id}: source file '{source.file}' is not one of the seed documents")
+    from knowledge.instruments import InstrumentError, load_instruments
+
+    try:
+        instruments = load_instruments(load_settings_or_exit().kb_dir)
+    except InstrumentError as exc:
+        problems.append(f"survey definition: {exc}")
+        instruments = {}
     warnings: list[str] = []
     if kb_ is not None:
         cutoff = dt.date.today() - dt.timedelta(days=max_age_days)
@@ -139,7 +146,8 @@ def check(max_age_days: int) -> None:
     if kb_ is not None:
         counts = collections.Counter(e.verdict.value for e in kb_.entries.values())
         summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-        click.echo(f"{len(kb_.entries)} entries ({summary}), {len(kb_.offtopics)} off-topic routes")
+        click.echo(f"{len(kb_.entries)} entries ({summary}), {len(kb_.offtopics)} off-topic routes, "
+                   f"{len(instruments)} survey definitions ({', '.join(sorted(instruments))})")
     click.echo(f"{len(problems)} problems, {len(warnings)} reviews due")
     if problems:
         sys.exit(1)

@@ -120,3 +120,35 @@ def test_there_is_no_query_for_who_answered():
     for statement in statements:
         for table in ("survey_tokens", "survey_responses"):
             assert not ("survey_issued" in statement and table in statement), f"a query joins survey_issued and {table}"
+
+
+async def test_pulse_answers_leave_no_trace_of_who_gave_them(runtime: Runtime):
+    people = [Chat(runtime, user=user, name=name, team="north") for user, name in PEOPLE]
+    for chat in people:
+        await chat.say("/checkin settings")
+    await Chat(runtime, user="u-sam", team=None).say("/pulse start co-optation --team north --days 5")
+    tokens = []
+    for number, chat in enumerate(people):
+        invitation = runtime.courier.local.feed(Address(kind="user", id=chat.channel.user))[-1]
+        tokens.append(invitation["choices"][0]["value"])
+        chat.channel._buttons = [(c["label"], c["action"], c["value"]) for c in invitation["choices"]]
+        await chat.say("1")
+        for value in [str(1 + (number + i) % 5) for i in range(10)]:
+            await chat.say(value)
+        await chat.say("Send")
+    db = runtime.settings.db
+    page_size, owners = pages_by_table(db)
+    for user, name in PEOPLE:
+        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS - {"outbox"}
+        assert tables_holding(name.encode(), db, page_size, owners) == set()
+    for token in tokens:
+        assert tables_holding(token.encode(), db, page_size, owners) == set()
+    await Chat(runtime, user="u-sam", team=None).say("/pulse close --team north")
+    await runtime.store.close()
+    page_size, owners = pages_by_table(db)
+    for user, name in PEOPLE:
+        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS
+        assert tables_holding(name.encode(), db, page_size, owners) == set()
+    from bot.store import Store
+
+    runtime.store = await Store.open(db)

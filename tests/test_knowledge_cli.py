@@ -138,3 +138,16 @@ def test_accepting_needs_an_org_folder(tmp_path: Path):
     result = CliRunner().invoke(cli, ["kb", "gaps", "--accept", "1"], env={"PEERBOT_DB": str(tmp_path / "peerbot.db")})
     assert result.exit_code == 2
     assert "PEERBOT_KB_DIR" in result.output
+
+
+def test_kb_check_validates_survey_definitions_too(tmp_path: Path):
+    folder = tmp_path / "org"
+    (folder / "surveys").mkdir(parents=True)
+    (folder / "surveys" / "ours.yaml").write_text("id: ours\ntitle: our pulse\nkind: pulse\nintro: too short\nitems: []\nsources: []\n")
+    from knowledge.instruments import load_instruments
+
+    load_instruments.cache_clear()
+    result = invoke(["kb", "check"], tmp_path, PEERBOT_KB_DIR=str(folder))
+    load_instruments.cache_clear()
+    assert result.exit_code == 1
+    assert "survey definition" in result.output and "ours.yaml" in result.output

@@ -69,7 +69,8 @@ class Courier:
             await self._send_secret(channel, address, reply)
             return True
         fresh = await self.store.outbox.enqueue(
-            key or reply.dedupe or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now()
+            key or reply.dedupe or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now(),
+            post_key=reply.key,
         )
         self._wake.set()
         return fresh

@@ -151,3 +151,17 @@ async def test_a_local_direct_message_is_shown_once(runtime: Runtime):
     await runtime.courier.deliver_due()
     assert [m["text"] for m in runtime.courier.local.take_unseen("u-ada")] == ["Your check-in is open"]
     assert runtime.courier.local.take_unseen("u-ada") == []
+
+
+async def test_a_newer_version_of_a_waiting_post_replaces_the_older_one(runtime: Runtime, clock: Clock):
+    platform = FlakyPlatform(failures=1)
+    courier = courier_with(runtime, platform, clock)
+    await courier.send(Reply(text="Concern K7: new", key="concern:K7", to=Destination.channel("supervisors")))
+    await courier.deliver_due()  # fails: the post waits to be retried
+    await courier.send(Reply(text="Concern K7: acknowledged", key="concern:K7", to=Destination.channel("supervisors")))
+    clock.advance(minutes=10)
+    await courier.deliver_due()
+    clock.advance(minutes=10)
+    await courier.deliver_due()
+    assert [r.text for _, r in platform.posts] == ["Concern K7: acknowledged"]
+    assert platform.updates == []

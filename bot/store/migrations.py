@@ -202,3 +202,12 @@ def _pulse_actions(db: Database) -> None:
         pk="id",
     )
     db["pulse_actions"].create_index(["team", "instrument"])
+
+
+@migrations(name="0009_outbox_post_keys")
+def _outbox_post_keys(db: Database) -> None:
+    # A newer version of a keyed post (a concern's status, say) replaces an
+    # older one still waiting in the outbox, so an outage can't put an old
+    # status back after a new one.
+    db["outbox"].add_column("post_key", str)
+    db["outbox"].create_index(["via", "address_kind", "address_id", "post_key"])

@@ -32,18 +32,31 @@ class Outbox:
     def __init__(self, store: "Store"):
         self._store = store
 
-    async def enqueue(self, key: str, via: str, address_kind: str, address_id: str, reply: dict[str, Any], now: dt.datetime) -> bool:
-        """Store a delivery; False if one with this key already exists."""
+    async def enqueue(
+        self, key: str, via: str, address_kind: str, address_id: str, reply: dict[str, Any], now: dt.datetime,
+        post_key: str | None = None,
+    ) -> bool:
+        """Store a delivery; False if one with this key already exists. A
+        keyed post replaces an older version of itself still waiting."""
 
         def write() -> bool:
+            db = self._store.db
             try:
-                self._store.db["outbox"].insert(
-                    {
-                        "key": key, "via": via, "address_kind": address_kind, "address_id": address_id,
-                        "reply": json.dumps(reply), "state": "pending", "attempts": 0,
-                        "next_attempt_at": _iso(now), "ref": "", "last_error": "", "created_at": _iso(now),
-                    }
-                )
+                with db.atomic():
+                    db["outbox"].insert(
+                        {
+                            "key": key, "via": via, "address_kind": address_kind, "address_id": address_id,
+                            "reply": json.dumps(reply), "state": "pending", "attempts": 0,
+                            "next_attempt_at": _iso(now), "ref": "", "last_error": "", "created_at": _iso(now),
+                            "post_key": post_key,
+                        }
+                    )
+                    if post_key is not None:
+                        db.execute(
+                            "update outbox set state = 'superseded', reply = '{}' where via = ? and address_kind = ? "
+                            "and address_id = ? and post_key = ? and state = 'pending' and key != ?",
+                            [via, address_kind, address_id, post_key, key],
+                        )
             except sqlite3.IntegrityError:
                 return False
             return True

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import load_settings  # noqa: E402
 from bot.server import create_app  # noqa: E402
+from benchmarks.loopback import serve  # noqa: E402
 
 SECRET = "8f742231b10e8888abcd99aabbcc85a5"
 
@@ -42,15 +43,6 @@ async def fake_slack(request: web.Request) -> web.Response:
 async def bare(request: web.Request) -> web.Response:
     await request.text()
     return web.Response(status=200)
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 def mention(n: int) -> str:

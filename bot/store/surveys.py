@@ -210,21 +210,21 @@ class Surveys:
 
         return await self._store.run(read)
 
+    def _usable_round(self, digest: str) -> Round:
+        """The open round of an unused token (on the store's thread), or TokenError."""
+        row = self._db.execute("select round_id, redeemed from survey_tokens where token_hash = ?", [digest]).fetchone()
+        if row is None:
+            raise TokenError("unknown")
+        if row[1]:
+            raise TokenError("used")
+        rounds = list(self._db["survey_rounds"].rows_where("id = ?", [row[0]]))
+        if not rounds or rounds[0]["status"] != "open":
+            raise TokenError("closed")
+        return Round(**rounds[0])
+
     async def check_token(self, token: str) -> Round:
         """The open round a token belongs to, or TokenError."""
-
-        def read() -> Round:
-            row = self._db.execute("select round_id, redeemed from survey_tokens where token_hash = ?", [token_hash(token)]).fetchone()
-            if row is None:
-                raise TokenError("unknown")
-            if row[1]:
-                raise TokenError("used")
-            rounds = list(self._db["survey_rounds"].rows_where("id = ?", [row[0]]))
-            if not rounds or rounds[0]["status"] != "open":
-                raise TokenError("closed")
-            return Round(**rounds[0])
-
-        return await self._store.run(read)
+        return await self._store.run(self._usable_round, token_hash(token))
 
     async def redeem(self, token: str, answers: dict[str, Any]) -> Round:
         """Store one anonymous answer, once per token."""
@@ -232,21 +232,14 @@ class Surveys:
         def write() -> Round:
             digest = token_hash(token)
             with self._db.atomic():
-                row = self._db.execute("select round_id, redeemed from survey_tokens where token_hash = ?", [digest]).fetchone()
-                if row is None:
-                    raise TokenError("unknown")
-                if row[1]:
-                    raise TokenError("used")
-                rounds = list(self._db["survey_rounds"].rows_where("id = ?", [row[0]]))
-                if not rounds or rounds[0]["status"] != "open":
-                    raise TokenError("closed")
+                rnd = self._usable_round(digest)
                 self._db.execute("update survey_tokens set redeemed = 1 where token_hash = ?", [digest])
                 self._db.execute(
                     "insert into survey_responses (id, round_id, answers) values (?, ?, ?)",
-                    [secrets.token_hex(16), row[0], json.dumps(answers, sort_keys=True)],
+                    [secrets.token_hex(16), rnd.id, json.dumps(answers, sort_keys=True)],
                 )
             self._forget_history()
-            return Round(**rounds[0])
+            return rnd
 
         return await self._store.run(write)
 

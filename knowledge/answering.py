@@ -125,7 +125,7 @@ class KnowledgeBase:
         if sign is not None:
             return ScopeAnswer(verdict="crisis", kind="crisis", confidence=1.0, distress=sign)
         ranked = self.matcher.rank(question, k=10)
-        if not ranked:
+        if not ranked or not re.search(r"[^\W\d_]{2}", question):  # nothing word-like to go on
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=0.0)
         guess = self.verdicts.guess(question)
         # The best-ranked candidate with the ruling the verdict model expects.

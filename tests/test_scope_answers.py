@@ -104,3 +104,9 @@ async def test_the_practice_quiz_explains_each_answer(chat: Chat):
 
 async def test_scope_command_without_a_question_asks_for_one(chat: Chat):
     assert "What would you like to check?" in await chat.say("/scope")
+
+
+async def test_a_stray_number_or_symbol_is_not_read_as_a_question(chat: Chat):
+    for stray in ("1", "??", "42!"):
+        reply = await chat.say(stray)
+        assert "not sure" in reply and "clinical" not in reply

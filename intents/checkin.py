@@ -177,7 +177,10 @@ class Checkin(Intent):
                                "If you've answered already, thank you.")]
         # A direct message, so the Start button stays with the person until
         # they answer (a form abandoned half-way can be started again).
-        return [self._invitation(team, issued[(msg.channel, msg.user)], ctx, to=Destination.user(msg.user, via=msg.channel))]
+        invitation = self._invitation(team, issued[(msg.channel, msg.user)], ctx, to=Destination.user(msg.user, via=msg.channel))
+        if msg.direct or msg.action is not None:
+            return [invitation]
+        return [invitation, Reply(text="I've sent this week's check-in to our direct messages, so it stays between us.")]
 
     def _invitation(self, team: str, token: str, ctx: Context, to: Destination) -> Reply:
         count = len(self.instrument(ctx).items)

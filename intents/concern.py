@@ -223,7 +223,7 @@ class Concern(Intent):
             return [start_reply(self._prefill("", text) if text else "", lead=lead)]
         if verb == "begin":
             mode, _, origin = value.partition("|")
-            return [self._open_form(mode == "anonymous", self._prefilled(origin, msg, ctx), msg, ctx)]
+            return [self._open_form(mode == "anonymous", self._prefilled(origin, msg, ctx), msg, ctx, team=await self._peer_team(msg, ctx))]
         if verb == "drop":
             return [Reply(text="Okay, nothing was sent. You can raise it any time with /concern.")]
         if verb in ("preview", "send", "edit", "cancel"):
@@ -279,11 +279,19 @@ class Concern(Intent):
             return {"category": "scope", "what": "\n\n".join(lines)} if lines else {"category": "scope"}
         return {}
 
+    @staticmethod
+    async def _peer_team(msg: Inbound, ctx: Context) -> str | None:
+        """The person's peer team (their check-in team), for holding scope-drift
+        concerns together; asked while the bot still knows who is asking."""
+        memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
+        return memberships[0].team if memberships else msg.team
+
     def _open_form(
-        self, anonymous: bool, initial: dict[str, str], msg: Inbound, ctx: Context, *, draft: Draft | None = None, token: str = ""
+        self, anonymous: bool, initial: dict[str, str], msg: Inbound, ctx: Context, *,
+        draft: Draft | None = None, token: str = "", team: str | None = None,
     ) -> Reply:
         links = self.links(ctx)
-        hidden = {"team": (draft.team if draft else msg.team) or ""}
+        hidden = {"team": (draft.team if draft else team) or ""}
         if token:
             hidden["draft"] = token
         if anonymous:
@@ -323,7 +331,7 @@ class Concern(Intent):
             about_supervisor=values.get("about") == "yes",
             follow_up=follow_up,
             together=values.get("timing") == "together",
-            team=str(values.get("team") or msg.team or "") or None,
+            team=str(values.get("team") or "") or None,
         )
         if anonymous:
             # Whoever submitted is not looked at: only the relay link made

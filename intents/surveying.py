@@ -110,7 +110,8 @@ def clean_answers(instrument: Instrument, values: dict[str, Any]) -> dict[str, A
 
 
 def _pack(token: str, answers: dict[str, Any]) -> str:
-    return json.dumps({"t": token, "a": answers}, separators=(",", ":"))
+    # Unescaped, so notes in any script stay well inside button size limits.
+    return json.dumps({"t": token, "a": answers}, separators=(",", ":"), ensure_ascii=False)
 
 
 def unpack(value: str) -> tuple[str, dict[str, Any]] | None:

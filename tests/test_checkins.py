@@ -201,3 +201,12 @@ async def test_a_tampered_or_garbled_answer_is_refused_and_nothing_is_stored(run
     replies = await runtime.engine.handle(Inbound(channel="slack", user="U1", conversation="D1", action=Action(id="checkin:send", value=tampered)))
     assert "didn't store anything" in replies[0].text or "can't find that form" in replies[0].text
     assert await runtime.store.run(lambda: runtime.store.db.execute("select count(*) from survey_responses").fetchone()[0]) == 0
+
+
+async def test_checkin_typed_in_a_shared_channel_goes_to_a_direct_message(runtime: Runtime):
+    from bot.model import Inbound
+
+    await person(runtime, "U1").say("/checkin settings")
+    replies = await runtime.engine.handle(Inbound(channel="terminal", user="U1", conversation="C-general", text="/checkin", direct=False))
+    assert replies[0].to.kind == "user" and replies[0].to.target == "U1" and replies[0].secret
+    assert "sent this week's check-in to our direct messages" in replies[1].text

@@ -5,6 +5,7 @@ would see (and proving what they never see, such as answers in a DM)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -21,7 +22,7 @@ CHECKIN = {"energy": "4", "supported": "3", "peer-work": "2", "note": NOTE}
 @pytest.fixture
 def settings(tmp_path, slack_api: FakeSlack):
     # Three answers release a team's results, so a pulse needs only three people.
-    return slack_settings(tmp_path, slack_api, min_group=3, concern_key=None)
+    return slack_settings(tmp_path, slack_api, min_group=3)
 
 
 @pytest.fixture
@@ -43,8 +44,13 @@ def dms(fake: FakeSlack, user: str) -> list[dict[str, Any]]:
     return [call for call in fake.of("chat.postMessage") if call["channel"] == f"D{user}"]
 
 
-async def dm_count(fake: FakeSlack, user: str, count: int) -> list[dict[str, Any]]:
-    await fake.wait_for("chat.postMessage", count=len(fake.of("chat.postMessage")) - len(dms(fake, user)) + count)
+async def dm_count(fake: FakeSlack, user: str, count: int, timeout: float = 8.0) -> list[dict[str, Any]]:
+    """Wait until ``user`` has had ``count`` direct messages (Bolt works after acknowledging)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(dms(fake, user)) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{len(dms(fake, user))} direct messages to {user}, expected {count}")
+        await asyncio.sleep(0.01)
     return dms(fake, user)
 
 
@@ -99,8 +105,18 @@ async def test_a_check_in_goes_from_slash_command_to_one_stored_anonymous_answer
     assert {b["block_id"] for b in view["blocks"] if b["type"] == "input"} == set(CHECKIN)
 
     looked_up = len(slack_api.of("users.info"))
+    engine, seen = bot.runtime.engine, []
+    handle = engine.handle
+
+    async def spy(msg, **kw):
+        seen.append(msg)
+        return await handle(msg, **kw)
+
+    engine.handle = spy
     response = await bot.submit(view, CHECKIN, user="U1")
     body = await response.json()
+    [submitted] = seen
+    assert (submitted.user, submitted.conversation, submitted.user_name) == ("anonymous", "anonymous", None)
     assert body["response_action"] == "update"
     closing = body["view"]
     assert "Here is exactly what will be stored" in shown_text(closing) and NOTE in shown_text(closing)
@@ -157,9 +173,6 @@ async def test_a_scheduled_check_in_prompt_reaches_slack_people_by_direct_messag
 # -- 3. a pulse ------------------------------------------------------------------
 
 
-PULSE_AGREE = None  # filled from the instrument in the test
-
-
 async def run_pulse(bot: Bot, fake: FakeSlack, members: list[str], answers: dict[str, str]) -> None:
     before = {user: len(dms(fake, user)) for user in members}
     responses = len(fake.responses)
@@ -212,13 +225,6 @@ async def test_a_pulse_reaches_every_member_and_its_summary_and_chart_reach_the_
 CONCERN = {"category": "scope", "what": "I was asked to supervise a urine screen on my own.", "about": "no", "follow_up": "yes", "timing": "now"}
 
 
-async def raise_concern(bot: Bot, fake: FakeSlack, mode: str, *, user: str = "U1") -> dict[str, Any]:
-    """/concern, a choice, the modal, the preview, Send: the receipt shown."""
-    await bot.command("/concern", user=user)
-    [*_, start] = await fake.wait_for_response(len(fake.responses) + 1 if not fake.responses else 1)
-    return start
-
-
 async def test_a_named_concern_is_posted_to_the_supervisors_and_acknowledged_in_place(bot: Bot, slack_api: FakeSlack):
     await bot.command("/concern", user="U1")
     [start] = await slack_api.wait_for_response()
@@ -261,3 +267,138 @@ async def test_a_named_concern_is_posted_to_the_supervisors_and_acknowledged_in_
     assert "Acknowledge" not in [e["text"]["text"] for e in buttons(updated)]
     [told] = dms(slack_api, "U1")  # the reporter is told, in their direct messages
     assert f"Your concern {ref}" in shown_text(told) and "acknowledged" in shown_text(told)
+
+    # Resolve asks for a short note in a modal, then updates the same post again.
+    await bot.press(button(updated, "Resolve"), user="U-SAM", channel=SUPERVISORS, message_ts=posted_ts)
+    [_, note_form] = await slack_api.wait_for("views.open", 2)
+    closing = await (await bot.submit(note_form["view"], {"text": "Talked with the intake lead; screens are nursing work."}, user="U-SAM")).json()
+    assert f"{ref} is resolved" in shown_text(closing["view"])
+    await bot.runtime.courier.deliver_due()
+    [_, resolved] = slack_api.of("chat.update")
+    assert resolved["ts"] == posted_ts and buttons(resolved) == []
+    assert "screens are nursing work" in shown_text(dms(slack_api, "U1")[-1])
+
+
+async def press_ephemeral(bot: Bot, element: dict[str, Any], *, user: str = "U1", channel: str = "C1") -> Any:
+    """A button on an ephemeral message (a slash command's or a shortcut's answer)."""
+    return await bot.interact({
+        "type": "block_actions", "user": {"id": user, "username": "ada", "team_id": "T1"},
+        "container": {"type": "message", "message_ts": "5.5", "channel_id": channel, "is_ephemeral": True},
+        "channel": {"id": channel, "name": "general"}, "trigger_id": "trigger-8",
+        "response_url": f"{bot.fake.url}/respond/eph", "actions": [{**element, "block_id": "b", "action_ts": "1"}],
+    })
+
+
+@pytest.fixture
+def relay_settings(tmp_path, slack_api: FakeSlack):
+    from cryptography.fernet import Fernet
+
+    return slack_settings(tmp_path, slack_api, concern_key=Fernet.generate_key().decode())
+
+
+async def test_the_flag_shortcut_raises_an_anonymous_concern_with_the_message_quoted(
+    aiohttp_client, relay_settings, clock, slack_api: FakeSlack
+):
+    from bot.runtime import build_runtime
+
+    runtime = await build_runtime(relay_settings, now=clock)
+    try:
+        bot = await start_bot(aiohttp_client, relay_settings, runtime, slack_api)
+        await bot.interact({
+            "type": "message_action", "callback_id": "flag_to_supervisor",
+            "user": {"id": "U1", "username": "ada", "team_id": "T1"}, "channel": {"id": "C1", "name": "general"},
+            "message": {"type": "message", "user": "U2", "text": "can you cover the med count &amp; sign for it?", "ts": "7.7"},
+            "trigger_id": "trigger-5", "response_url": f"{slack_api.url}/respond/flag",
+        })
+        [start] = await slack_api.wait_for_response()
+        assert "flag a message to the peer supervisors" in shown_text(start)
+        await press_ephemeral(bot, button(start, "Anonymously"))
+        [opened] = await slack_api.wait_for("views.open")
+        assert opened["trigger_id"] == "trigger-8"
+        view = opened["view"]
+        assert json.loads(view["private_metadata"])["a"] is True
+        what = next(b for b in view["blocks"] if b.get("block_id") == "what")
+        assert "can you cover the med count & sign for it?" in what["element"]["initial_value"]
+
+        looked_up = len(slack_api.of("users.info"))
+        values = {"category": "scope", "what": what["element"]["initial_value"] + " I said no.", "about": "no", "follow_up": "yes", "timing": "now"}
+        closing = (await (await bot.submit(view, values, user="U1")).json())["view"]
+        assert "No name" in shown_text(closing) and "med count" in shown_text(closing)
+        await press_in_modal(bot, closing, button(closing, "Send"))
+        [receipt] = await slack_api.wait_for("views.update")
+        ref = shown_text(receipt["view"]).split("Your reference is ")[1][:6]
+        assert len(slack_api.of("users.info")) == looked_up
+        await bot.runtime.courier.deliver_due()
+        [post] = [c for c in slack_api.of("chat.postMessage") if c["channel"] == SUPERVISORS]
+        assert "med count" in shown_text(post) and "U1" not in json.dumps(post) and "Ada" not in shown_text(post)
+        row = await bot.runtime.store.concerns.get(ref)
+        assert row["reporter_id"] is None and not row["named"]
+
+        # Acknowledged in place; the anonymous reporter hears through the locked link, by DM.
+        ts = slack_api.history[SUPERVISORS][0]["ts"]
+        await bot.press(button(post, "Acknowledge"), user="U-SAM", channel=SUPERVISORS, message_ts=ts)
+        await slack_api.wait_for_response(2)
+        await bot.runtime.courier.deliver_due()
+        [updated] = slack_api.of("chat.update")
+        assert updated["ts"] == ts and "acknowledged" in shown_text(updated).lower()
+        [told] = dms(slack_api, "U1")
+        assert f"Your concern {ref}" in shown_text(told)
+        assert await bot.runtime.store.outbox.counts() == {"delivered": 2}  # the post and its update; the relay never queued
+    finally:
+        await runtime.close()
+
+
+async def test_a_peer_sees_check_ins_and_help_on_the_home_tab_and_can_check_in_from_there(bot: Bot, slack_api: FakeSlack):
+    await join(bot, slack_api, "U1")
+    await bot.event({"type": "app_home_opened", "user": "U1", "channel": "DU1", "tab": "home"})
+    [published] = await slack_api.wait_for("views.publish")
+    home = published["view"]
+    text = shown_text(home)
+    assert "Check-ins" in text and "Team north: prompts on" in text
+    assert "Things you can type" in text and "/checkin" in text and "/concern" in text
+    assert "/pulse" not in text  # for supervisors only
+    labels = [e["text"]["text"] for e in buttons(home)]
+    assert {"Check in now", "Not this week", "Raise a concern"} <= set(labels)
+
+    await bot.interact({
+        "type": "block_actions", "user": {"id": "U1", "username": "ada", "team_id": "T1"},
+        "container": {"type": "view", "view_id": "VHOME"}, "trigger_id": "trigger-9",
+        "view": {"id": "VHOME", "type": "home", **{k: v for k, v in home.items() if k != "type"}},
+        "actions": [{**button(home, "Check in now"), "block_id": "b", "action_ts": "1"}],
+    })
+    [invitation] = await dm_count(slack_api, "U1", 1)
+    assert button(invitation, "Start check-in")
+    await slack_api.wait_for("views.publish", 2)  # the tab is drawn again
+
+
+async def test_a_supervisor_sees_open_concerns_on_the_home_tab(bot: Bot, slack_api: FakeSlack):
+    await bot.command("/concern", user="U1")
+    [start] = await slack_api.wait_for_response()
+    await press_ephemeral(bot, button(start, "Anonymously"))
+    [opened] = await slack_api.wait_for("views.open")
+    fields = {b["block_id"] for b in opened["view"]["blocks"] if b["type"] == "input"}
+    closing = (await (await bot.submit(opened["view"], {k: v for k, v in CONCERN.items() if k in fields})).json())["view"]
+    await press_in_modal(bot, closing, button(closing, "Send"))
+    receipt = (await slack_api.wait_for("views.update"))[0]["view"]
+    ref = shown_text(receipt).split("Your reference is ")[1][:6]
+    await bot.event({"type": "app_home_opened", "user": "U-SAM", "channel": "DSAM", "tab": "home"})
+    [published] = await slack_api.wait_for("views.publish")
+    assert f"Open concerns: 1. {ref} (open)" in shown_text(published["view"])
+
+
+async def test_a_long_note_in_any_script_survives_the_preview_buttons(bot: Bot, slack_api: FakeSlack):
+    # 500 Cyrillic letters: the preview's Send button carries far more than
+    # Slack's 2,000-character button value once encoded.
+    note = "д" * 500
+    await join(bot, slack_api, "U1")
+    await bot.command("/checkin", user="U1")
+    [invitation] = await dm_count(slack_api, "U1", 1)
+    await bot.press(button(invitation, "Start check-in"), user="U1", channel="DU1")
+    [opened] = await slack_api.wait_for("views.open")
+    closing = (await (await bot.submit(opened["view"], {**CHECKIN, "note": note})).json())["view"]
+    assert all(len(e.get("value", "")) <= blocks.BUTTON_VALUE for e in buttons(closing))
+    await press_in_modal(bot, closing, button(closing, "Send"))
+    [thanks] = await slack_api.wait_for("views.update")
+    assert "Your answers are in" in shown_text(thanks["view"])
+    [rnd] = await bot.runtime.store.surveys.open_rounds(team="north")
+    assert await bot.runtime.store.surveys.response_count(rnd.id) == 1

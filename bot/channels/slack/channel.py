@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Generic, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 QUIET = logging.getLogger("bot.channels.slack.library")
 QUIET.setLevel(logging.ERROR)
 
+T = TypeVar("T")
 NAME = "slack"
+# A button value kept on the shelf: the prefix and its token travel instead.
+SHELVED = "peerbot.shelved:"
 METADATA_TYPE = "peerbot_post"
 # Slack errors that no retry will fix: someone needs to act (invite the bot, ...).
 FINAL_ERRORS = frozenset(
@@ -46,29 +49,34 @@ FINAL_ERRORS = frozenset(
 )
 
 
-class FormShelf:
-    """Forms waiting behind an "Open" button. A modal can only be opened in
-    answer to a click, so a form that arrives in a plain message waits here
-    (in memory: it may carry a one-time token) until its button is pressed."""
+class Shelf(Generic[T]):
+    """Things waiting behind a button, in memory only, under a random token.
+
+    A modal can only be opened in answer to a click, so a form that arrives
+    in a plain message waits here (it may carry a one-time token) until its
+    button is pressed. A button value longer than Slack takes (2,000
+    characters: a check-in preview's answers in a non-Latin script, say)
+    waits here too, rather than being cut short."""
 
     def __init__(self, ttl: float = 24 * 3600, size: int = 5000):
         self.ttl = ttl
         self.size = size
-        self._forms: OrderedDict[str, tuple[float, Form]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
 
-    def put(self, form: Form) -> str:
+    def put(self, item: T) -> str:
         token = secrets.token_urlsafe(12)
-        self._forms[token] = (time.monotonic() + self.ttl, form)
-        while len(self._forms) > self.size:
-            self._forms.popitem(last=False)
+        self._items[token] = (time.monotonic() + self.ttl, item)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
         return token
 
-    def get(self, token: str) -> Form | None:
-        found = self._forms.get(token)
+    def get(self, token: str) -> T | None:
+        found = self._items.get(token)
         if found is None or found[0] < time.monotonic():
-            self._forms.pop(token, None)
+            self._items.pop(token, None)
             return None
         return found[1]
+
 
 
 @contextlib.asynccontextmanager
@@ -100,11 +108,40 @@ class SlackChannel:
         # Logical channel names ("supervisors", ...) to Slack channel ids.
         self.channel_ids = dict(channel_ids)
         self.pacer = Pacer(pace_seconds)
-        self.shelf = FormShelf()
+        self.shelf: Shelf[Form] = Shelf()
+        self.long_values: Shelf[str] = Shelf()
         self._dm_ids: dict[str, str] = {}
 
     def reaches(self, channel_name: str) -> bool:
         return channel_name in self.channel_ids
+
+    # -- replies as Block Kit ----------------------------------------------------
+
+    def fit(self, reply: Reply) -> Reply:
+        """Button values too long for Slack go on the shelf; their token rides instead."""
+        if all(len(c.value) <= blocks.BUTTON_VALUE for c in reply.choices):
+            return reply
+        choices = [
+            c if len(c.value) <= blocks.BUTTON_VALUE else c.model_copy(update={"value": SHELVED + self.long_values.put(c.value)})
+            for c in reply.choices
+        ]
+        return reply.model_copy(update={"choices": choices})
+
+    def unfit(self, value: str) -> str | None:
+        """A pressed button's value as the engine gave it; None if its shelf entry is gone."""
+        return self.long_values.get(value[len(SHELVED):]) if value.startswith(SHELVED) else value
+
+    def message(self, reply: Reply) -> dict[str, Any]:
+        """A reply as a Slack message body; a form waits on the shelf behind an "Open" button."""
+        token = self.shelf.put(reply.form) if reply.form else None
+        return blocks.message(self.fit(reply), form_token=token)
+
+    def closing_view(self, title: str, replies: list[Reply]) -> dict[str, Any]:
+        return blocks.closing_view(title, [self.fit(r) for r in replies])
+
+    def home_view(self, sections: list[Reply]) -> dict[str, Any]:
+        tokens = {n: self.shelf.put(s.form) for n, s in enumerate(sections) if s.form is not None}
+        return blocks.home_view([self.fit(s) for s in sections], form_tokens=tokens)
 
     # -- where things go -----------------------------------------------------
 
@@ -135,9 +172,8 @@ class SlackChannel:
     async def update(self, address: Address, ref: str, reply: Reply) -> None:
         channel_id, ts = split_ref(ref)
         await self.pacer.wait(channel_id)
-        token = self.shelf.put(reply.form) if reply.form else None
         async with calling("chat.update"):
-            await self.client.chat_update(channel=channel_id, ts=ts, **blocks.message(reply, form_token=token))
+            await self.client.chat_update(channel=channel_id, ts=ts, **self.message(reply))
 
     async def find_posted(self, address: Address, key: str) -> str | None:
         """Look for the keyed post among the channel's recent messages (the key
@@ -155,7 +191,6 @@ class SlackChannel:
 
     async def send(self, channel_id: str, reply: Reply, *, key: str | None = None, thread_ts: str | None = None) -> str:
         """Post a reply (and its image, if any) in a Slack conversation; return the message ts."""
-        token = self.shelf.put(reply.form) if reply.form else None
         extra: dict[str, Any] = {}
         if key:
             extra["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"key": key}}
@@ -164,7 +199,7 @@ class SlackChannel:
         ts = ""
         if reply.text or reply.choices or reply.form:
             async with calling("chat.postMessage"):
-                response = await self.client.chat_postMessage(channel=channel_id, **blocks.message(reply, form_token=token), **extra)
+                response = await self.client.chat_postMessage(channel=channel_id, **self.message(reply), **extra)
             ts = response["ts"]
         if reply.image is not None:
             file_ts = await self.upload(channel_id, reply.image, thread_ts=thread_ts)
@@ -192,10 +227,9 @@ class SlackChannel:
         """Only ``user_id`` sees it. Ephemeral messages can't hold files, so a
         chart goes to the person's direct messages instead."""
         reply = await self._image_to_dm(user_id, reply)
-        token = self.shelf.put(reply.form) if reply.form else None
         extra = {"thread_ts": thread_ts} if thread_ts else {}
         async with calling("chat.postEphemeral"):
-            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, **blocks.message(reply, form_token=token), **extra)
+            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, **self.message(reply), **extra)
 
     async def _image_to_dm(self, user_id: str, reply: Reply) -> Reply:
         if reply.image is None:
@@ -207,5 +241,4 @@ class SlackChannel:
     async def ephemeral_payload(self, user_id: str, reply: Reply) -> dict[str, Any]:
         """A response_url body for a reply only the person sees."""
         reply = await self._image_to_dm(user_id, reply)
-        token = self.shelf.put(reply.form) if reply.form else None
-        return {"response_type": "ephemeral", "replace_original": False, **blocks.message(reply, form_token=token)}
+        return {"response_type": "ephemeral", "replace_original": False, **self.message(reply)}

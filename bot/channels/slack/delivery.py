@@ -121,11 +121,8 @@ class MessageButton(Conversation):
 
     async def show(self, reply: Reply) -> None:
         if reply.key:
-            token = self.slack.shelf.put(reply.form) if reply.form else None
             async with calling("chat.update"):
-                await self.slack.client.chat_update(
-                    channel=self.channel_id, ts=self.message_ts, **blocks.message(reply, form_token=token)
-                )
+                await self.slack.client.chat_update(channel=self.channel_id, ts=self.message_ts, **self.slack.message(reply))
         elif reply.private and not self.channel_id.startswith("D") and self.private is not None:
             await self.private.show(reply)
         else:
@@ -153,7 +150,7 @@ class Modal(Surface):
     async def finish(self) -> None:
         if self.replies and self.view_id:
             async with calling("views.update"):
-                await self.slack.client.views_update(view_id=self.view_id, view=blocks.closing_view(self.title, self.replies))
+                await self.slack.client.views_update(view_id=self.view_id, view=self.slack.closing_view(self.title, self.replies))
 
 
 class Home(Surface):

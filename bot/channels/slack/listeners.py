@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 FLAG_SHORTCUT = "flag_to_supervisor"
 SUBMIT_WAIT = 2.0
 NAME_TTL = 3600.0
+BUTTON_GONE = "That button has expired (they don't last through a restart or past a day). Could you start again from the beginning?"
 FORM_GONE = "That form has closed (they don't last through a restart or past a day). Ask me again and I'll open a fresh one."
 
 
@@ -112,10 +113,9 @@ class Listeners:
     async def publish_home(self, user_id: str, channel_id: str | None = None) -> None:
         msg = inbound.for_home(user_id, channel_id, user_name=await self.name_of(user_id))
         sections = await self.rt.engine.home(msg)
-        tokens = {n: self.slack.shelf.put(s.form) for n, s in enumerate(sections) if s.form is not None}
         try:
             async with calling("views.publish"):
-                await self.slack.client.views_publish(user_id=user_id, view=blocks.home_view(sections, form_tokens=tokens))
+                await self.slack.client.views_publish(user_id=user_id, view=self.slack.home_view(sections))
         except DeliveryError as exc:
             log.warning("the App Home tab could not be drawn: %s", exc)
 
@@ -146,7 +146,11 @@ class Listeners:
             replies = [Reply(form=form)] if form is not None else [Reply(text=FORM_GONE)]
             await deliver(replies, surface, self.rt.courier)
             return
-        msg = inbound.from_button(body, pressed, user_name=await self.name_of(user_id))
+        value = self.slack.unfit(str(pressed.get("value") or ""))
+        if value is None:
+            await deliver([Reply(text=BUTTON_GONE)], surface, self.rt.courier)
+            return
+        msg = inbound.from_button(body, {**pressed, "value": value}, user_name=await self.name_of(user_id))
         await self.answer(msg, surface)
 
     def _surface_for(self, body: dict[str, Any]) -> Surface:
@@ -183,7 +187,7 @@ class Listeners:
         work = asyncio.ensure_future(self.rt.engine.handle(msg, shows_forms=True))
         done, _ = await asyncio.wait({work}, timeout=SUBMIT_WAIT)
         if not done:
-            await ack(response_action="update", view=blocks.closing_view(title, [Reply(text="One moment…")]))
+            await ack(response_action="update", view=self.slack.closing_view(title, [Reply(text="One moment…")]))
             self._keep(asyncio.ensure_future(self._finish_late(work, view.get("id", ""), title, msg.conversation)))
             return
         outcome = await self._outcome(work.result(), title, msg.conversation)
@@ -212,7 +216,7 @@ class Listeners:
             return {"response_action": "update", "view": blocks.form_view(form, conversation=conversation)}
         if not here:
             return None
-        return {"response_action": "update", "view": blocks.closing_view(title, here)}
+        return {"response_action": "update", "view": self.slack.closing_view(title, here)}
 
     async def _finish_late(self, work: asyncio.Future, view_id: str, title: str, conversation: str) -> None:
         outcome = await self._outcome(await work, title, conversation)

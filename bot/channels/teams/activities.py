@@ -68,7 +68,9 @@ class TeamsBot(Bot):
             channel=NAME,
             user=sender.aad_object_id or sender.id,
             user_name=sender.name,
-            team=_get(activity.channel_data, "team", "id"),
+            # Inbound.team is the person's peer team; a Microsoft Teams team
+            # is something else, so it is left out (people join with /checkin join).
+            team=None,
             conversation=activity.conversation.id,
             direct=kind == "personal",
             **fields,
@@ -119,7 +121,7 @@ class TeamsBot(Bot):
     async def on_message(self, context: TurnContext) -> None:
         activity = context.activity
         try:
-            data = cards.read(activity.value, self.runtime.settings.max_message_chars) if activity.value else None
+            data = cards.read(activity.value) if activity.value else None
         except cards.CardDataError as exc:
             await context.send_activity(str(exc))
             return
@@ -179,14 +181,14 @@ class TeamsBot(Bot):
         activity, name = context.activity, context.activity.name
         try:
             if name == "adaptiveCard/action":
-                data = cards.read(_get(activity.value, "action", "data"), self.runtime.settings.max_message_chars)
+                data = cards.read(_get(activity.value, "action", "data"))
                 if data is None:
                     return await self.answer(context, 400, {"statusCode": 400, "type": "application/vnd.microsoft.error", "value": {"code": "BadRequest", "message": "That card isn't one of peerbot's."}})
                 return await self.on_card(context, data, invoke=True)
             if name == "composeExtension/fetchTask" and _get(activity.value, "commandId") == FLAG_COMMAND:
                 return await self.on_flag(context)
             if name == "composeExtension/submitAction":
-                data = cards.read(_get(activity.value, "data"), self.runtime.settings.max_message_chars)
+                data = cards.read(_get(activity.value, "data"))
                 if data is None:
                     return await self.answer(context, 200, {"task": {"type": "message", "value": "That dialog isn't one of peerbot's."}})
                 return await self.on_card(context, data, invoke=True, surface="dialog")
@@ -230,13 +232,17 @@ class TeamsBot(Bot):
             msg = msg.model_copy(update={"direct": True})
         replies = await self.runtime.engine.handle(msg, shows_forms=True)
 
-        if isinstance(data, cards.Pressed) and surface == "message":
+        if isinstance(data, cards.Pressed) and surface == "message" and not data.in_place:
             await self.deliver(context, msg, replies)
             if invoke:
                 await self.answer(context, 200, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"})
             return
 
         here = await self.send_elsewhere(msg, replies)
+        if not here and isinstance(data, cards.Pressed) and surface == "message":
+            if invoke:  # nothing to show here: the card stays as it is
+                await self.answer(context, 200, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"})
+            return
         shown = self.surface_card(data, here, surface)
         if surface == "dialog":
             await self.answer(context, 200, dialog_response(shown) if here else {"task": {"type": "message", "value": "Done."}})
@@ -255,7 +261,8 @@ class TeamsBot(Bot):
             body = cards.text_blocks(next(r.text for r in here if r.field_errors))
             body += cards.form_elements(data.form, values=data.submission.values, errors=errors, surface=surface)
             return cards.card(body)
-        return cards.replies_card(here, surface)
+        # Buttons on the card a form turned into answer in that card again.
+        return cards.replies_card(here, surface, in_place=isinstance(data, cards.Submitted) or data.in_place)
 
     # -- delivery ------------------------------------------------------------
 

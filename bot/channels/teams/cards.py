@@ -7,6 +7,11 @@ with the form id, its hidden values, whether it is anonymous, and the form
 itself (so a submission with a problem can be shown again with the problem
 next to the field). Teams merges the inputs into that same data.
 
+A card that a submitted form turns into (a preview, a thanks) marks its
+buttons ``in_place``: pressing one answers in that same card again, the
+way a button inside a Slack modal answers in the modal, so what a person
+typed into an anonymous form never turns into a message in the chat.
+
 In messages, buttons are ``Action.Execute`` (Universal Actions: Teams sends
 an ``adaptiveCard/action`` invoke and the bot answers with the card that
 replaces it) with an ``Action.Submit`` fallback for older clients; in
@@ -40,6 +45,8 @@ class CardDataError(ValueError):
 @dataclass(frozen=True)
 class Pressed:
     action: Action
+    # The button was on a card that answers in place (see the module docstring).
+    in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,18 +68,18 @@ def reply_card(reply: Reply, surface: Surface = "message") -> dict[str, Any]:
     return card(reply_elements(reply, surface))
 
 
-def replies_card(replies: Iterable[Reply], surface: Surface = "message") -> dict[str, Any]:
+def replies_card(replies: Iterable[Reply], surface: Surface = "message", *, in_place: bool = False) -> dict[str, Any]:
     """Several replies as one card: what a submitted form turns into."""
     body: list[dict[str, Any]] = []
     for reply in replies:
-        elements = reply_elements(reply, surface)
+        elements = reply_elements(reply, surface, in_place=in_place)
         if body and elements:
             elements[0] = {**elements[0], "separator": True, "spacing": "medium"}
         body += elements
     return card(body)
 
 
-def reply_elements(reply: Reply, surface: Surface = "message") -> list[dict[str, Any]]:
+def reply_elements(reply: Reply, surface: Surface = "message", *, in_place: bool = False) -> list[dict[str, Any]]:
     body = text_blocks(reply.text)
     if reply.image is not None:
         if reply.image.title:
@@ -82,8 +89,9 @@ def reply_elements(reply: Reply, surface: Surface = "message") -> list[dict[str,
     if reply.form is not None:
         body += form_elements(reply.form, surface=surface)
     if reply.choices:
+        extra = {"in_place": True} if in_place else {}
         body.append(
-            _actions([_button(c.label, {"kind": "action", "id": c.action, "value": c.value}, surface) for c in reply.choices])
+            _actions([_button(c.label, {"kind": "action", "id": c.action, "value": c.value, **extra}, surface) for c in reply.choices])
         )
     return body
 
@@ -172,7 +180,7 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
 # -- what comes back ----------------------------------------------------------
 
 
-def read(data: Any, max_chars: int) -> Pressed | Submitted | None:
+def read(data: Any) -> Pressed | Submitted | None:
     """Turn a card's data into a press or a submission; None if it isn't ours.
     Raises CardDataError with a kind message when it is ours but broken."""
     if not isinstance(data, dict) or KEY not in data:
@@ -185,9 +193,11 @@ def read(data: Any, max_chars: int) -> Pressed | Submitted | None:
         action_id, value = meta.get("id"), meta.get("value", "")
         if not isinstance(action_id, str) or not isinstance(value, str) or ":" not in action_id or len(action_id) > 200:
             raise CardDataError("That button's data didn't come through properly.")
-        if len(value) > max_chars:
+        # A button's value is the bot's own (a preview's answers, say), so it
+        # may be as long as any answer; typed text keeps the message limit.
+        if len(value) > MAX_VALUE:
             raise CardDataError("That button carried more than I can take in.")
-        return Pressed(Action(id=action_id, value=value))
+        return Pressed(Action(id=action_id, value=value), in_place=meta.get("in_place") is True)
     if kind == "form":
         return _submitted(data, meta)
     raise CardDataError("That card's data didn't come through properly.")

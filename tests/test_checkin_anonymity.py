@@ -51,6 +51,17 @@ def tables_holding(needle: bytes, db: Path, page_size: int, owners: dict[int, st
     return found
 
 
+def assert_no_trace(db: Path, tokens: list[str], *, outbox_allowed: bool) -> None:
+    """User ids only where allowed, names and tokens nowhere at all."""
+    page_size, owners = pages_by_table(db)
+    allowed = MAY_HOLD_USER_IDS if outbox_allowed else MAY_HOLD_USER_IDS - {"outbox"}
+    for user, name in PEOPLE:
+        assert tables_holding(user.encode(), db, page_size, owners) <= allowed
+        assert tables_holding(name.encode(), db, page_size, owners) == set()
+    for token in tokens:
+        assert tables_holding(token.encode(), db, page_size, owners) == set()
+
+
 async def run_a_week(runtime: Runtime) -> list[str]:
     tokens = []
     for number, (user, name) in enumerate(PEOPLE):
@@ -70,21 +81,15 @@ async def test_no_one_can_be_tied_to_an_answer_from_the_database_bytes(runtime: 
     db = runtime.settings.db
 
     # While the week is open: answers exist, but nothing joins them to anyone.
+    assert_no_trace(db, tokens, outbox_allowed=False)
     page_size, owners = pages_by_table(db)
-    for user, name in PEOPLE:
-        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS - {"outbox"}
-        assert tables_holding(name.encode(), db, page_size, owners) == set()
-    for token in tokens:
-        assert tables_holding(token.encode(), db, page_size, owners) == set()
     assert tables_holding(b"unique-note-0", db, page_size, owners) == {"survey_responses"}
 
     # After the week closes: only the team summary is left.
     await Chat(runtime, user="u-root").say("/checkins close north")
     await runtime.store.close()
+    assert_no_trace(db, tokens, outbox_allowed=True)
     page_size, owners = pages_by_table(db)
-    for user, name in PEOPLE:
-        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS
-        assert tables_holding(name.encode(), db, page_size, owners) == set()
     assert tables_holding(b"unique-note-0", db, page_size, owners) == {"survey_summaries"}
     from bot.store import Store
 
@@ -137,18 +142,10 @@ async def test_pulse_answers_leave_no_trace_of_who_gave_them(runtime: Runtime):
             await chat.say(value)
         await chat.say("Send")
     db = runtime.settings.db
-    page_size, owners = pages_by_table(db)
-    for user, name in PEOPLE:
-        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS - {"outbox"}
-        assert tables_holding(name.encode(), db, page_size, owners) == set()
-    for token in tokens:
-        assert tables_holding(token.encode(), db, page_size, owners) == set()
+    assert_no_trace(db, tokens, outbox_allowed=False)
     await Chat(runtime, user="u-sam", team=None).say("/pulse close --team north")
     await runtime.store.close()
-    page_size, owners = pages_by_table(db)
-    for user, name in PEOPLE:
-        assert tables_holding(user.encode(), db, page_size, owners) <= MAY_HOLD_USER_IDS
-        assert tables_holding(name.encode(), db, page_size, owners) == set()
+    assert_no_trace(db, tokens, outbox_allowed=True)
     from bot.store import Store
 
     runtime.store = await Store.open(db)

@@ -13,6 +13,7 @@ only, keyed by conversation, and fades after a few hours.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 
@@ -60,6 +61,9 @@ class Support(Intent):
             del self._recent[self._key(msg)]
             return False
         return True
+
+    async def warm_up(self, ctx: Context) -> None:
+        await asyncio.to_thread(shared_check)  # trains the second opinion once
 
     async def screen(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
         resources = support_resources(ctx.settings.kb_dir)

@@ -12,10 +12,19 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
+if TYPE_CHECKING:
+    from knowledge.text_model import LinearTextModel
+
 DISTRESS_FILE = Path(__file__).parent / "distress.yaml"
+EXAMPLES_FILE = Path(__file__).parent / "distress_examples.yaml"
+# The second opinion's score above which a message counts as distress. Set
+# low on purpose: a kind reply to someone who is fine costs little; a
+# missed cry for help can cost everything.
+SECOND_OPINION_ABOVE = -0.2
 # Split where a message turns: "I used to... and now I'm..." is two thoughts.
 _SENTENCES = re.compile(r"(?<=[.!?\n])\s+|\s+(?=(?:but|also|actually|now)\b)")
 
@@ -44,11 +53,31 @@ def shared_check() -> "DistressCheck":
     return DistressCheck()
 
 
+def _second_opinion(examples: Path) -> "LinearTextModel | None":
+    """A classifier trained on written examples of distress, against calm
+    messages and every scope question in the knowledge base, to catch what
+    the patterns miss."""
+    if not examples.is_file():
+        return None
+    from knowledge.loader import load_entries
+    from knowledge.text_model import LinearTextModel
+
+    data = yaml.safe_load(examples.read_text(encoding="utf-8"))
+    calm = list(data.get("not_distress", []))
+    calm += [p for entry in load_entries().entries.values() for p in entry.phrasings]
+    offtopic = Path(__file__).parent / "offtopic.yaml"
+    calm += [p for route in yaml.safe_load(offtopic.read_text(encoding="utf-8")) for p in route["phrasings"]]
+    distress = list(data.get("distress", []))
+    return LinearTextModel(distress + calm, ["distress"] * len(distress) + ["calm"] * len(calm), C=0.5, class_weight="balanced")
+
+
 class DistressCheck:
-    def __init__(self, path: Path = DISTRESS_FILE):
+    def __init__(self, path: Path = DISTRESS_FILE, examples: Path = EXAMPLES_FILE):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         self.signs = [(kind, re.compile(p)) for kind, patterns in data["signs"].items() for p in patterns]
         self.reported = [re.compile(p) for p in data.get("reported", [])]
+        self.figures = [re.compile(p) for p in data.get("figures_of_speech", [])]
+        self.model = _second_opinion(examples)
         self.about_me = [re.compile(p) for p in data.get("about_me", [])]
         self.about_me_words = re.compile(data.get("about_me_words", r"$^"))
 
@@ -64,4 +93,8 @@ class DistressCheck:
             for kind, pattern in self.signs:
                 if pattern.search(sentence) and not any(r.search(sentence) for r in self.reported):
                     return DistressSign(kind=kind, sentence=sentence)
+        if self.model is None or any(f.search(whole) for f in self.figures):
+            return None
+        if self.model.score_of(text, "distress") > SECOND_OPINION_ABOVE:
+            return DistressSign(kind="second-opinion", sentence=whole)
         return None

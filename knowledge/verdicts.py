@@ -20,12 +20,8 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import make_pipeline, make_union
-from sklearn.svm import LinearSVC
-
-from knowledge.matching import fold
 from knowledge.schema import Entry, OffTopic
+from knowledge.text_model import LinearTextModel
 
 OFFTOPIC = "offtopic"
 ASKS_FOR_A_RULING = re.compile(
@@ -49,49 +45,19 @@ class VerdictModel:
         labels: list[str] = []
         for entry in entries:
             for text in (entry.title, *entry.phrasings):
-                texts.append(fold(text))
+                texts.append(text)
                 labels.append(entry.verdict.value)
         for route in offtopics:
             for text in (route.title, *route.phrasings):
-                texts.append(fold(text))
+                texts.append(text)
                 labels.append(OFFTOPIC)
-        features = make_union(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
-        )
-        self.pipeline = make_pipeline(features, LinearSVC(C=self.C))
-        self.pipeline.fit(texts, labels)
-        self.labels = list(self.pipeline.classes_)
-        if len(self.labels) < 3:
+        if len(set(labels)) < 3:
             raise ValueError("the verdict model needs at least three kinds of entries")
-        # scikit-learn's per-call checks cost milliseconds for one short
-        # question; scoring straight from the fitted weights costs a tenth.
-        svm = self.pipeline[-1]
-        self._weights = np.ascontiguousarray(svm.coef_.T)  # features x labels
-        self._intercept = svm.intercept_
-        self._parts = []
-        offset = 0
-        for _, vectorizer in features.transformer_list:
-            self._parts.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_, offset))
-            offset += len(vectorizer.vocabulary_)
+        self.model = LinearTextModel(texts, labels, C=self.C)
+        self.labels = self.model.labels
 
     def scores(self, question: str) -> np.ndarray:
-        """The SVM's score for each label, as ``decision_function`` would give."""
-        text = fold(question)
-        rows: list[np.ndarray] = []
-        for analyze, vocabulary, idf, offset in self._parts:
-            counts: dict[int, int] = {}
-            for gram in analyze(text):
-                index = vocabulary.get(gram)
-                if index is not None:
-                    counts[index] = counts.get(index, 0) + 1
-            if not counts:
-                continue
-            index = np.fromiter(counts, dtype=np.int64)
-            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64))) * idf[index]
-            values /= np.linalg.norm(values)
-            rows.append(values @ self._weights[index + offset])
-        return self._intercept + (np.sum(rows, axis=0) if rows else 0.0)
+        return self.model.scores(question)
 
     def guess(self, question: str) -> VerdictGuess:
         scores = self.scores(question)

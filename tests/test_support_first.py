@@ -70,3 +70,22 @@ def test_every_distress_message_is_noticed(message: str):
 @pytest.mark.parametrize("message", CASES["not_crisis"])
 def test_everyday_words_are_not_mistaken_for_distress(message: str):
     assert CHECK.find(message) is None
+
+
+@pytest.mark.parametrize("message", [
+    "honestly i think the world would run just fine if i quietly stopped existing",
+    "my brain keeps telling me i'd be doing everyone a favour by vanishing",
+    "i feel like a ghost at work and i'm tired of pretending i want to be here at all",
+])
+def test_a_second_opinion_catches_distress_the_patterns_do_not_name(message: str):
+    sign = CHECK.find(message)
+    assert sign is not None and sign.kind == "second-opinion"
+
+
+@pytest.mark.parametrize("message", [
+    "can i ask for a day off next week?",
+    "this spreadsheet is going to kill me, who do I ask about the template?",
+    "a guy I support says he wants to vanish, what's my role as a peer?",
+])
+def test_the_second_opinion_leaves_calm_messages_alone(message: str):
+    assert CHECK.find(message) is None

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from bot.config import Settings
 from bot.forms import AnswerError, ask_field, check_submission, parse_answer
-from bot.model import Action, Choice, Form, Inbound, Reply, Submission
+from bot.model import Action, Choice, FieldKind, Form, Inbound, Reply, Submission
 from bot.store import Store
 from bot.store.conversations import FormSession
 from intents.base import Command, Context, Intent, utc_now
@@ -254,6 +254,16 @@ class Engine:
             return [Reply(text="That button doesn't do anything any more. Type help to see what I can do.")]
         return await intent.on_action(action, msg, ctx)
 
+    async def _care_first(self, texts: list[str], msg: Inbound, ctx: Context) -> list[Reply]:
+        """Screens for words written inside a form (a note, what happened):
+        distress there gets care too, and the form carries on."""
+        for text in texts:
+            for intent in self.intents:
+                claimed = await intent.screen(msg.model_copy(update={"text": text, "submission": None}), ctx, in_form=True)
+                if claimed is not None:
+                    return claimed
+        return []
+
     async def _on_submission(self, submission: Submission, msg: Inbound, ctx: Context) -> list[Reply]:
         owner, _, name = submission.form.partition(":")
         intent = self._by_name.get(owner)
@@ -268,7 +278,9 @@ class Engine:
         # Hidden values (a one-time token, say) come back beside the fields.
         names = {f.name for f in form.fields}
         hidden = {k: str(v) for k, v in submission.values.items() if k not in names}
-        return await intent.on_submission(name, {**clean, **hidden}, msg, ctx)
+        written = [str(clean[f.name]) for f in form.fields if f.kind in (FieldKind.text, FieldKind.long_text) and clean.get(f.name)]
+        care = await self._care_first(written, msg, ctx)
+        return care + await intent.on_submission(name, {**clean, **hidden}, msg, ctx)
 
     # -- forms filled in conversation -------------------------------------
 
@@ -346,11 +358,12 @@ class Engine:
         except AnswerError as exc:
             return [Reply(text=str(exc)), ask_field(form, session.position)]
         session.answers[field.name] = value
+        care = await self._care_first([value], msg, ctx) if field.kind in (FieldKind.text, FieldKind.long_text) and value else []
         session.position += 1
         session.updated_at = self.now().isoformat()
         if session.position < len(form.fields):
             await self._keep(session)
-            return [ask_field(form, session.position)]
+            return [*care, ask_field(form, session.position)]
 
         await self._drop(msg)
         name = form.id.partition(":")[2]
@@ -362,7 +375,7 @@ class Engine:
         clean, errors = check_submission(form, session.answers)
         if errors:  # the form changed under the draft: ask again from the top
             return await self.open_form(form, msg, lead="Some answers no longer fit this form, so let's go through it again.")
-        return await intent.on_submission(name, {**clean, **form.hidden}, done, self.context(done))
+        return [*care, *await intent.on_submission(name, {**clean, **form.hidden}, done, self.context(done))]
 
     async def _form_control(self, verb: str, session: FormSession | None, msg: Inbound, ctx: Context) -> list[Reply]:
         if session is None:

@@ -67,8 +67,9 @@ class Intent:
     async def warm_up(self, ctx: Context) -> None:
         """Load what the first message would otherwise wait for."""
 
-    async def screen(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
-        """Runs on every typed message before anything else; return replies to claim it."""
+    async def screen(self, msg: Inbound, ctx: Context, *, in_form: bool = False) -> list[Reply] | None:
+        """Runs on every typed message before anything else, and on words
+        written inside a form (``in_form``); return replies to claim it."""
         return None
 
     async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:

@@ -65,11 +65,16 @@ class Support(Intent):
     async def warm_up(self, ctx: Context) -> None:
         await asyncio.to_thread(shared_check)  # trains the second opinion once
 
-    async def screen(self, msg: Inbound, ctx: Context) -> list[Reply] | None:
+    async def screen(self, msg: Inbound, ctx: Context, *, in_form: bool = False) -> list[Reply] | None:
         resources = support_resources(ctx.settings.kb_dir)
-        sign = shared_check().find(msg.text)
+        word = msg.text.strip().rstrip("?!. ").lower()
+        is_command = msg.text.startswith("/") or word in {command.word for command in ctx.commands}
+        # The second opinion reads plain messages; a command ("help") or a
+        # form's account of a work problem is checked against the patterns.
+        sign = shared_check().find(msg.text, second_opinion=not (is_command or in_form))
         if sign is not None:
-            self._recent[self._key(msg)] = ctx.now()
+            if msg.user != "anonymous":  # an anonymous form has no conversation to remember
+                self._recent[self._key(msg)] = ctx.now()
             return [care_reply(resources)]
         if self._is_recent(msg, ctx) and SETTLING.search(msg.text):
             return [

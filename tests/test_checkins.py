@@ -210,3 +210,10 @@ async def test_checkin_typed_in_a_shared_channel_goes_to_a_direct_message(runtim
     replies = await runtime.engine.handle(Inbound(channel="terminal", user="U1", conversation="C-general", text="/checkin", direct=False))
     assert replies[0].to.kind == "user" and replies[0].to.target == "U1" and replies[0].secret
     assert "sent this week's check-in to our direct messages" in replies[1].text
+
+
+async def test_distress_written_in_a_check_in_note_gets_care_and_the_check_in_carries_on(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    review = await check_in(ada, energy="2", note="honestly i dont want to be here anymore")
+    assert "988" in review and "can't contact anyone" in review
+    assert "Here is exactly what will be stored" in review

@@ -50,11 +50,6 @@ class Store:
             raise StoreError(f"cannot open the database at {path}: {exc}") from None
         return store
 
-    @classmethod
-    def open_sync(cls, path: Path) -> "Store":
-        """For command-line tools that do one thing and exit."""
-        return asyncio.run(cls.open(path))
-
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         db = Database(conn)
@@ -79,10 +74,6 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
-    def call(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn`` on the store's thread from synchronous code (CLI tools)."""
-        return self._executor.submit(fn, *args).result()
-
     async def ping(self) -> bool:
         def check() -> bool:
             return self.db.execute("select 1").fetchone() == (1,)
@@ -104,11 +95,5 @@ class Store:
     async def close(self) -> None:
         try:
             await self.run(self._shut)
-        finally:
-            self._executor.shutdown(wait=True)
-
-    def close_sync(self) -> None:
-        try:
-            self.call(self._shut)
         finally:
             self._executor.shutdown(wait=True)

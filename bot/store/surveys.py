@@ -171,9 +171,6 @@ class Surveys:
 
         return await self._store.run(read)
 
-    async def set_closes_at(self, round_id: str, closes_at: str) -> None:
-        await self._store.run(lambda: self._db["survey_rounds"].update(round_id, {"closes_at": closes_at}))
-
     # -- issuing and answering -----------------------------------------------
 
     async def issue(self, round_id: str, people: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -201,14 +198,6 @@ class Surveys:
             return issued
 
         return await self._store.run(write)
-
-    async def was_issued(self, round_id: str, via: str, user_id: str) -> bool:
-        def read() -> bool:
-            return self._db.execute(
-                "select 1 from survey_issued where round_id = ? and via = ? and user_id = ?", [round_id, via, user_id]
-            ).fetchone() is not None
-
-        return await self._store.run(read)
 
     def _usable_round(self, digest: str) -> Round:
         """The open round of an unused token (on the store's thread), or TokenError."""

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bot import clock
+
 from bot.cli import cli, load_settings_or_exit, with_runtime
 
 if TYPE_CHECKING:
@@ -135,7 +137,7 @@ def check(max_age_days: int) -> None:
         instruments = {}
     warnings: list[str] = []
     if kb_ is not None:
-        cutoff = dt.date.today() - dt.timedelta(days=max_age_days)
+        cutoff = clock.today() - dt.timedelta(days=max_age_days)
         for entry_id, entry in sorted(kb_.entries.items()):
             if entry.reviewed < cutoff:
                 warnings.append(f"{entry_id}: last reviewed {entry.reviewed} (over {max_age_days} days ago; owner: {entry.owner})")

@@ -27,6 +27,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
+from bot import clock
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -107,7 +109,12 @@ class Schedule:
         self._add(job_id, kind, payload, DateTrigger(run_date=when))
 
     def _add(self, job_id: str, kind: str, payload: dict[str, Any], trigger: Any) -> None:
-        self._scheduler.add_job(run_job, trigger=trigger, args=[kind, payload], id=job_id, replace_existing=True)
+        # The first run is worked out from peerbot's one clock, not the
+        # machine's (APScheduler would read datetime.now itself).
+        first = trigger.get_next_fire_time(None, clock.now())
+        self._scheduler.add_job(
+            run_job, trigger=trigger, args=[kind, payload], id=job_id, replace_existing=True, next_run_time=first
+        )
 
     def cancel(self, job_id: str) -> None:
         try:

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from bot import clock
 from bot.model import Action, Form, Inbound, Reply
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """The current time from peerbot's one clock (bot/clock.py)."""
+    return clock.now()
 
 
 @dataclass

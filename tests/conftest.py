@@ -5,21 +5,34 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import clock as bot_clock
 from bot.channels.terminal import TerminalChannel
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime, build_runtime
+
+
+def start_of_tests() -> dt.datetime:
+    """When every test's clock starts: a Monday at 15:00 UTC, 2026-11-23
+    unless ``PEERBOT_TEST_START`` names another (tests/test_calendar.py runs
+    the date-sensitive tests across a clock change, a year end and a leap
+    day that way). Tests say dates relative to this, never literally."""
+    named = os.environ.get("PEERBOT_TEST_START")
+    if named:
+        return dt.datetime.fromisoformat(named).replace(tzinfo=dt.timezone.utc)
+    return dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.timezone.utc)
 
 
 class Clock:
     """A clock tests can move forward."""
 
     def __init__(self, start: dt.datetime | None = None):
-        self.current = start or dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.timezone.utc)
+        self.current = start or start_of_tests()
 
     def __call__(self) -> dt.datetime:
         return self.current
@@ -53,6 +66,29 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture(autouse=True)
+def one_clock(clock: Clock):
+    """Every path of the code under test, CLI commands included, reads this
+    test's clock (bot/clock.py), never the machine's."""
+    with bot_clock.use(clock):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def machine_clock_far_away():
+    """With ``PEERBOT_TEST_SYSTEM_SHIFT_DAYS``, the machine's own clock is
+    moved that far from the tests' clock for the whole run, so any code that
+    reads it instead of bot/clock.py gives itself away."""
+    shift = os.environ.get("PEERBOT_TEST_SYSTEM_SHIFT_DAYS")
+    if not shift:
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(start_of_tests() + dt.timedelta(days=int(shift)), tick=True):
+        yield
 
 
 @pytest.fixture

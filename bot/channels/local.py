@@ -10,13 +10,13 @@ in Slack, and never in the store next to the person.
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+from bot import clock
 from bot.channels.base import Address
 from bot.model import Reply
 
@@ -38,7 +38,7 @@ class LocalPlatform:
         return True
 
     def _append(self, record: dict[str, Any]) -> None:
-        record["at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        record["at"] = clock.now().isoformat(timespec="seconds")
         with self.path.open("a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
+
+from bot import clock
 
 if TYPE_CHECKING:
     from bot.store.core import Store
 
 
 def _today() -> str:
-    return dt.date.today().isoformat()
+    return clock.today().isoformat()
 
 
 class KnowledgeFeedback:

@@ -19,13 +19,14 @@ answered: the data to answer it does not exist.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import random
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from bot import clock
 
 if TYPE_CHECKING:
     from bot.store.core import Store
@@ -255,7 +256,7 @@ class Surveys:
                 "round_id": round_id, "team": rnd["team"], "instrument": rnd["instrument"], "label": rnd["label"],
                 "count": len(answers) if released else None, "released": int(released),
                 "summary": json.dumps(summarise(answers) if released else {}),
-                "closed_at": dt.datetime.now(dt.timezone.utc).date().isoformat(),
+                "closed_at": clock.today().isoformat(),
             }
             with self._db.atomic():
                 self._db["survey_summaries"].insert(row)

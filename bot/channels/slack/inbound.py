@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.channels.slack import blocks
 from bot.channels.slack.channel import NAME
+from bot.channels.slack.manifest import command_word
 from bot.model import Action, Inbound, Submission
 
 ANONYMOUS = "anonymous"
@@ -50,7 +51,7 @@ def from_message(event: dict[str, Any], *, bot_user_id: str | None, user_name: s
 
 def from_command(body: dict[str, Any], *, user_name: str | None) -> Inbound:
     """Any slash command becomes the text "/word args", as if typed."""
-    command = "/" + str(body.get("command", "")).lstrip("/")
+    command = "/" + command_word(str(body.get("command", "")))
     text = unformat(f"{command} {body.get('text') or ''}")
     return Inbound(
         channel=NAME,

@@ -72,6 +72,11 @@ def evaluate(file: Path, as_json: bool) -> None:
         except (json.JSONDecodeError, KeyError, TypeError):
             click.echo(f"peerbot: line {number} of {file} is not a {{\"question\", \"verdict\"}} object; skipped", err=True)
             continue
+        if expected not in VERDICTS:
+            # A typo in the expected verdict would silently count as a miss.
+            click.echo(f"peerbot: line {number} of {file} expects the verdict {expected[:40]!r}, which isn't one of "
+                       f"{', '.join(VERDICTS)}; fix the file and run again", err=True)
+            sys.exit(2)
         result = kb.answer(question)
         rows.append((question, expected, result.verdict))
         if as_json:

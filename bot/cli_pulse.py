@@ -44,7 +44,12 @@ def start(survey: str, team: str, days: int, every: str | None) -> None:
     async def work(runtime: "Runtime") -> int:
         if not await _known_team(runtime, team):
             return 2
-        await _deliver(runtime, await _pulse(runtime).start(team, survey, str(days), every, runtime.engine.system_context()))
+        ctx = runtime.engine.system_context()
+        known = _pulse(runtime).instruments(ctx)
+        if survey not in known:
+            click.echo(f"There's no pulse survey called {survey[:40]}. Available: {', '.join(sorted(known))}.", err=True)
+            return 2
+        await _deliver(runtime, await _pulse(runtime).start(team, survey, str(days), every, ctx))
         return 0
 
     sys.exit(with_runtime(work))

@@ -151,3 +151,12 @@ def test_kb_check_validates_survey_definitions_too(tmp_path: Path):
     load_instruments.cache_clear()
     assert result.exit_code == 1
     assert "survey definition" in result.output and "ours.yaml" in result.output
+
+
+def test_eval_refuses_a_file_that_expects_a_verdict_that_does_not_exist(tmp_path: Path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "can I be someone's NA sponsor?", "verdict": "out-of-scope"}) + "\n")
+    result = invoke(["eval", str(questions)], tmp_path)
+    assert result.exit_code == 2
+    assert "'out-of-scope', which isn't one of in_scope, out_of_scope, depends, unknown, crisis" in result.output
+    assert "accuracy" not in result.output

@@ -222,3 +222,13 @@ def test_export_prints_csv_or_json(tmp_path):
 async def test_bad_pulse_commands_get_clear_replies(runtime: Runtime, command: str, says: str):
     await join(team_of(runtime, 1))
     assert says in await Chat(runtime, user="u-sam", team=None).say(command)
+
+
+def test_starting_a_pulse_that_does_not_exist_from_the_shell_fails_and_says_what_does(tmp_path):
+    from bot.cli import cli
+
+    env = {"PEERBOT_DB": str(tmp_path / "p.db")}
+    assert CliRunner().invoke(cli, ["checkins", "team", "north"], env=env).exit_code == 0
+    result = CliRunner().invoke(cli, ["pulse", "start", "nosuch", "--team", "north"], env=env)
+    assert result.exit_code == 2
+    assert "no pulse survey called nosuch" in result.output and "co-optation" in result.output

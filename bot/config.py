@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     concern_escalation_mention: str = Field("", max_length=200, description="who an escalation calls on, e.g. a Slack <!subteam^ID>")
     concern_retention_days: int = Field(90, ge=1, le=3650, description="days a resolved concern's text is kept")
     concern_daily_limit: int = Field(5, ge=1, le=100, description="most concerns one person can send in 24 hours")
+    holidays: str = Field("US", description="public holidays that don't count as business hours: a country code, optionally -SUBDIVISION (US, US-CA, GB-SCT), or none")
 
     @field_validator("supervisors", "admins", mode="before")
     @classmethod
@@ -95,6 +96,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("must be an IANA time zone name such as America/Chicago or Europe/London") from None
         return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays_are_known(cls, value: str) -> str:
+        from bot.business_days import HolidayError, holiday_calendar
+
+        try:
+            holiday_calendar(value)
+        except HolidayError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("kb_dir")
     @classmethod

@@ -559,7 +559,7 @@ class Concern(Intent):
         if ctx.schedule is None or not row.get("released_at"):
             return
         due = business_deadline(
-            dt.datetime.fromisoformat(row["released_at"]), ctx.settings.concern_escalate_hours, getattr(ctx.settings, "timezone", "UTC")
+            dt.datetime.fromisoformat(row["released_at"]), ctx.settings.concern_escalate_hours, ctx.settings.timezone, ctx.settings.holidays
         )
         ctx.schedule.at(f"concern:{row['ref']}:escalate", "concern:escalate", {"ref": row["ref"]}, due)
 
@@ -726,9 +726,9 @@ class Concern(Intent):
         waited too long (if its job was lost), and purge expired text."""
         now = ctx.now()
         replies = [await self._post(row, ctx) for row in await ctx.store.concerns.unqueued()]
-        hours, zone = ctx.settings.concern_escalate_hours, getattr(ctx.settings, "timezone", "UTC")
+        hours, zone = ctx.settings.concern_escalate_hours, ctx.settings.timezone
         for row in await ctx.store.concerns.waiting_unacknowledged():
-            if business_deadline(dt.datetime.fromisoformat(row["released_at"]), hours, zone) <= now:
+            if business_deadline(dt.datetime.fromisoformat(row["released_at"]), hours, zone, ctx.settings.holidays) <= now:
                 replies += await self._escalate(row, ctx)
         await ctx.store.concerns.purge_resolved(now - dt.timedelta(days=ctx.settings.concern_retention_days), now)
         return replies

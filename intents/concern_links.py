@@ -22,10 +22,10 @@ import hmac
 import json
 import secrets
 from collections import deque
-from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.business_days import business_deadline  # noqa: F401  (re-exported for the concern flow)
 from bot.config import Settings
 
 
@@ -89,20 +89,3 @@ class FloodGate:
 
     def record(self, person: str, now: dt.datetime) -> None:
         self._sent.setdefault(person, deque()).append(now)
-
-
-def business_deadline(start: dt.datetime, hours: int, timezone: str = "UTC") -> dt.datetime:
-    """``hours`` of weekday time after ``start`` in ``timezone``: 24 hours
-    from a Friday afternoon is the Monday afternoon after."""
-    zone = ZoneInfo(timezone)
-    moment = start.astimezone(zone)
-    left = dt.timedelta(hours=hours)
-    while left > dt.timedelta(0):
-        midnight = dt.datetime.combine(moment.date() + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-        if moment.weekday() >= 5:
-            moment = midnight
-            continue
-        step = min(left, midnight - moment)
-        moment += step
-        left -= step
-    return moment.astimezone(dt.timezone.utc)

@@ -296,6 +296,28 @@ def test_one_business_day_from_a_friday_afternoon_is_the_monday_afternoon():
     assert business_deadline(friday, 4, "UTC") == dt.datetime(2026, 11, 27, 19, 0, tzinfo=dt.timezone.utc)
 
 
+def test_a_public_holiday_is_not_a_business_day():
+    wednesday = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.timezone.utc)  # the day before Thanksgiving
+    friday_after = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.timezone.utc)
+    assert business_deadline(wednesday, 24, "America/New_York") == friday_after
+    assert business_deadline(wednesday, 24, "America/New_York", holidays="none") == friday_after - dt.timedelta(days=1)
+    # New Year's Day 2027 is a Friday: a concern raised on the Thursday waits until Monday.
+    new_years_eve = dt.datetime(2026, 12, 31, 15, 0, tzinfo=dt.timezone.utc)
+    assert business_deadline(new_years_eve, 24, "America/New_York") == dt.datetime(2027, 1, 4, 15, 0, tzinfo=dt.timezone.utc)
+    # A state's own holidays count when the deployment names it (California: the day after Thanksgiving).
+    assert business_deadline(wednesday, 24, "America/Los_Angeles", holidays="US-CA") == dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("value, says", [("XX", "country code"), ("US-ZZ", "subdivision")])
+def test_an_unknown_holiday_calendar_is_refused_at_start_with_one_line(tmp_path: Path, value: str, says: str):
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        make_settings(tmp_path, holidays=value)
+    [line] = caught.value.lines
+    assert "PEERBOT_HOLIDAYS" in line and says in line
+
+
 async def test_an_unacknowledged_concern_is_escalated_after_one_business_day(chat: Chat, runtime: Runtime, clock: Clock):
     clock.current = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.timezone.utc)  # a Friday
     ref = ref_of(await raise_concern(chat))

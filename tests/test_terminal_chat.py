@@ -59,3 +59,13 @@ async def test_control_characters_are_dropped_before_reading(chat: Chat, noise: 
     reply = await chat.say(noise)
     assert "/help" in reply or "not sure" in reply
     assert "\x1b" not in reply and "\x00" not in reply
+
+
+async def test_a_mistyped_button_number_keeps_the_buttons_and_the_next_number_presses_one(chat: Chat):
+    offer = await chat.say("/concern")
+    assert "[2] Anonymously" in offer
+    slip = await chat.say("5")
+    assert "There's no button 5 here: type a number from 1 to 3" in slip
+    assert "not sure" not in slip.lower()
+    pressed = await chat.say("2")
+    assert pressed.startswith("Anonymous: the peer supervisors see what you write here, and not who wrote it.")

@@ -71,8 +71,24 @@ class TerminalChannel:
                 return action, value
         return None
 
+    def _missed_button(self, line: str) -> str | None:
+        """A number typed at a button prompt that matches no button: a slip
+        of the finger, not a question. Say so and keep the buttons, rather
+        than ask the bot about "5" and lose them."""
+        wanted = line.strip()
+        if not self._buttons or not wanted.isdigit() or self._pressed(line) is not None:
+            return None
+        count = len(self._buttons)
+        choose = "type 1" if count == 1 else f"type a number from 1 to {count}"
+        return f"There's no button {wanted[:6]} here: {choose}, or the words on a button. The buttons above still work."
+
     async def send(self, line: str) -> None:
         """Handle one typed line and print what the bot says back."""
+        missed = self._missed_button(line)
+        if missed is not None:
+            self.out.write(missed + "\n\n")
+            self.out.flush()
+            return
         buttons = self._buttons
         replies = await self.engine.handle(self.to_inbound(line))
         await self.deliver(replies)

@@ -29,12 +29,22 @@ async def _deliver(runtime: "Runtime", replies: list["Reply"]) -> None:
 
 
 def _print(reply: "Reply", chart_dir: Path | None) -> None:
+    """The summary's text, and its chart saved as a PNG. Asked for a chart
+    folder, always say what happened to the chart, even when there is none."""
     click.echo(reply.text)
-    if reply.image is not None:
-        folder = chart_dir or Path.cwd()
-        path = folder / f"{reply.image.title.replace(' ', '-') or 'chart'}.png"
+    if reply.image is None:
+        if chart_dir is not None:
+            click.echo("[no chart yet: a trend chart needs at least two closed rounds with enough answers to show]")
+        return
+    folder = chart_dir or Path.cwd()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{reply.image.title.replace(' ', '-').replace('/', '-') or 'chart'}.png"
         path.write_bytes(reply.image.png)
-        click.echo(f"[chart: {reply.image.alt}; saved to {path}]")
+    except OSError as exc:
+        click.echo(f"[chart not saved: can't write to {folder} ({exc.strerror or exc})]", err=True)
+        sys.exit(1)
+    click.echo(f"[chart: {reply.image.alt}; saved to {path}]")
 
 
 @cli.group()

@@ -225,3 +225,41 @@ async def test_distress_written_in_a_check_in_note_gets_care_and_the_check_in_ca
     review = await check_in(ada, energy="2", note="honestly i dont want to be here anymore")
     assert "988" in review and "can't contact anyone" in review
     assert "Here is exactly what will be stored" in review
+
+
+def test_the_report_from_the_shell_saves_the_chart_or_says_why_there_is_none(tmp_path, monkeypatch):
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from bot.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, supervisors="u-sam", admins="u-root")
+    clock = Clock()
+
+    async def weeks(count: int) -> None:
+        runtime = await build_runtime(settings, now=clock)
+        try:
+            for _ in range(count):
+                for n in range(5):
+                    chat = person(runtime, f"u-{n}")
+                    await check_in(chat)
+                    await chat.say("Send")
+                await person(runtime, "u-root").say("/checkins close north")
+                clock.advance(days=7)
+        finally:
+            await runtime.close()
+
+    env = {"PEERBOT_DB": str(settings.db)}
+    charts = tmp_path / "charts" / "north"
+    monkeypatch.chdir(tmp_path)
+    asyncio.run(weeks(1))
+    first = CliRunner().invoke(cli, ["checkins", "report", "--team", "north", "--chart-dir", str(charts)], env=env)
+    assert first.exit_code == 0 and "5 people answered" in first.output
+    assert "no chart yet: a trend chart needs at least two closed rounds" in first.output
+    asyncio.run(weeks(1))
+    second = CliRunner().invoke(cli, ["checkins", "report", "--team", "north", "--chart-dir", str(charts)], env=env)
+    [saved] = list(charts.glob("*.png"))
+    assert f"saved to {saved}" in second.output and saved.read_bytes().startswith(b"\x89PNG")

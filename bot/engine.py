@@ -8,7 +8,8 @@ Routing order, first match wins:
 4. while a form is being filled in conversation, text answers its field
    (``/commands`` still work and the draft stays saved);
 5. screens run on every typed message (the scope intent's distress check);
-6. ``/word`` or a bare command word runs that command, if the role allows;
+6. ``/word``, a bare command word, or the word followed by arguments its
+   usage line allows runs that command, if the role allows;
 7. intents that take free text are asked in registration order;
 8. otherwise a gentle "I didn't catch that".
 
@@ -222,8 +223,13 @@ class Engine:
         bare = text.strip().rstrip("?!. ").lower()
         if word in ("cancel", "resume") and (slashed or bare == word):
             return await self._form_control(word, session, msg, ctx)
-        if slashed or bare in self._commands:
-            key = word if slashed else bare
+        typed = self._commands.get(word)
+        # Without a slash: the bare word, or the word and what its usage says
+        # comes next ("concerns ack K9XYSP"); "help me with a client" is a
+        # question. The same rule for every platform.
+        spelled_out = not slashed and typed is not None and len(parts) > 1 and typed[1].fits(parts[1])
+        if slashed or bare in self._commands or spelled_out:
+            key = word if slashed or spelled_out else bare
             if key not in self._commands:
                 return [Reply(text=f"I don't know the command /{key[:30]}. Type help to see what I can do.")]
             intent, command = self._commands[key]
@@ -235,7 +241,7 @@ class Engine:
                         "If you need it for your work, an admin can add you in the bot's settings."
                     )
                 ]
-            args = parts[1] if slashed and len(parts) > 1 else ""
+            args = parts[1] if (slashed or spelled_out) and len(parts) > 1 else ""
             return await intent.on_command(command.word, args, msg, ctx)
 
         for intent in self.intents:

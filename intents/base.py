@@ -8,6 +8,7 @@ platform a person is on.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -48,14 +49,81 @@ class Context:
         return role in self.roles
 
 
+# Placeholders in a usage line that take the rest of the message, words and all.
+_FREE_TEXT = {"QUESTION", "TEXT", "NOTE", "..."}
+_REFERENCE = re.compile(r"^[A-Za-z0-9]{6}(-[A-Za-z0-9]+)?$")
+
+
+def _closing_bracket(text: str) -> int:
+    """Where the bracket that opens ``text`` closes (-1 if it doesn't)."""
+    depth = 0
+    for position, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth == 0:
+            return position
+    return -1
+
+
 @dataclass(frozen=True)
 class Command:
-    """A command people can type as ``/word`` (or just ``word`` on its own)."""
+    """A command people can type as ``/word``, as the bare word, or as the
+    word followed by what its usage line says comes next.
+
+    ``usage`` is read as alternatives separated by ``|``: lower-case words
+    are typed as they are (``ack``), upper-case ones stand for a value
+    (``REF``, ``TEAM``), ``[X]`` is optional, and QUESTION, TEXT, NOTE or
+    ``...`` take the rest of the message. Without a slash, "concerns ack
+    K9XYSP" is this command because ``ack REF`` fits; "help me with a
+    client" is a question, because help takes nothing after it. Every
+    platform applies the same rule, in the engine."""
 
     word: str
     summary: str
     usage: str = ""
     role: str = "peer"  # peer (everyone), supervisor or admin
+
+    def alternatives(self) -> list[list[str]]:
+        usage = self.usage.strip()
+        if usage.startswith("[") and _closing_bracket(usage) == len(usage) - 1:
+            usage = usage[1:-1]  # "[a | b]": the arguments as a whole are optional
+        text = usage.replace("[", " [ ").replace("]", " ] ")
+        shapes: list[list[str]] = []
+        for part in text.split("|"):
+            tokens, optional = [], False
+            for token in part.split():
+                if token == "[":
+                    optional = True
+                elif token == "]":
+                    optional = False
+                else:
+                    tokens.append(f"?{token}" if optional and token.isupper() else token)
+            if tokens:
+                shapes.append(tokens)
+        return shapes
+
+    def fits(self, args: str) -> bool:
+        """Whether ``args`` after the bare word reads as this command's
+        arguments (and not as the start of a sentence)."""
+        words = args.split()
+        if not words:
+            return True
+        return any(self._fits_shape(shape, words) for shape in self.alternatives())
+
+    @staticmethod
+    def _fits_shape(shape: list[str], words: list[str]) -> bool:
+        for position, slot in enumerate(shape):
+            if slot.lstrip("?") in _FREE_TEXT or slot.startswith("--"):
+                return True  # the rest is free text, or options follow
+            if position >= len(words):
+                return slot.startswith("?")
+            word = words[position]
+            if slot.islower() and word.lower() != slot:
+                return False
+            if slot.lstrip("?") == "REF" and not _REFERENCE.match(word):
+                return False
+            if slot.lstrip("?") in ("WEEKS", "HOUR") and not word.isdigit():
+                return False
+        return len(words) <= len(shape)
 
 
 class Intent:

@@ -60,7 +60,7 @@ def period_of(moment: dt.datetime, tz: str) -> tuple[str, dt.datetime]:
 class Checkin(Intent):
     name = "checkin"
     commands = (
-        Command("checkin", "an anonymous check-in, or your check-in settings", usage="[settings|snooze|off|on|tz ZONE|join TEAM|leave]"),
+        Command("checkin", "an anonymous check-in, or your check-in settings", usage="[settings|snooze [WEEKS]|off|on|tz ZONE|join TEAM|leave]"),
         Command("checkins", "team check-in results and cadence", usage="report TEAM | close TEAM | team TEAM DAY HOUR ZONE", role="supervisor"),
     )
 

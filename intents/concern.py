@@ -84,11 +84,11 @@ def _test_crash(point: str) -> None:
 class Concern(Intent):
     name = "concern"
     commands = (
-        Command("concern", "raise a concern with the peer supervisors, with your name or anonymously", usage="[status REF | mine]"),
+        Command("concern", "raise a concern with the peer supervisors, with your name or anonymously", usage="[status [REF] | mine]"),
         Command(
             "concerns",
             "open concerns; one concern with its audit trail; acting on one",
-            usage="[REF | ack REF | take REF | resolve REF | reply REF]",
+            usage="[REF | ack REF | take REF | resolve REF [NOTE] | reply REF [TEXT]]",
             role="supervisor",
         ),
     )

@@ -44,7 +44,7 @@ def _day(label: str) -> str:
 class Pulse(Intent):
     name = "pulse"
     commands = (
-        Command("pulse", "co-optation pulse surveys for a team", usage="start|status|close|report|action ... --team TEAM", role="supervisor"),
+        Command("pulse", "co-optation pulse surveys for a team", usage="start [SURVEY] --team TEAM | status --team TEAM | close --team TEAM | report [SURVEY] --team TEAM | action SIGN TEXT --team TEAM", role="supervisor"),
     )
 
     def instruments(self, ctx: Context) -> dict[str, Instrument]:

@@ -60,3 +60,15 @@ async def test_free_text_goes_to_the_first_intent_that_takes_it(runtime: Runtime
     engine = Engine(runtime.settings, runtime.store, [Boom(), Echo()])
     replies = await engine.handle(Inbound(channel="t", user="u", conversation="c", text="  hello\x00 there "))
     assert replies[0].text == "echo: hello there"
+
+
+async def test_a_command_word_counts_as_a_command_only_with_the_arguments_its_usage_allows(runtime):
+    from tests.conftest import Chat
+
+    supervisor = Chat(runtime, user="u-sam", name="Sam", team=None)
+    # "concerns ack REF" fits the usage, so it runs the command (the reference is unknown).
+    assert "can't find a concern with the reference ABCDEF" in await supervisor.say("concerns ack ABCDEF")
+    # "help" takes nothing after it: a sentence starting with it is a question, not the help page.
+    peer = Chat(runtime)
+    assert "Things you can type" not in await peer.say("help a client fill in a housing form, is that ok?")
+    assert "Things you can type" in await peer.say("help")

@@ -29,6 +29,16 @@ async def test_a_question_gets_a_scope_answer_with_buttons_that_work(bot: Bot, s
     assert "Thanks for letting me know" in shown_text(posts[1])
 
 
+async def test_a_command_word_with_its_arguments_in_a_dm_runs_the_command(bot: Bot, slack_api: FakeSlack):
+    await bot.dm("checkin settings")
+    [settings] = await slack_api.wait_for("chat.postMessage")
+    assert "check-in team" in shown_text(settings)
+    # A sentence that merely starts with a command word is still a question.
+    await bot.dm("help a client write their crisis plan, is that ok?")
+    answer = (await slack_api.wait_for("chat.postMessage", 2))[1]
+    assert "Hi, I'm peerbot" not in shown_text(answer)
+
+
 async def test_a_mention_in_a_channel_is_answered_only_to_the_person(bot: Bot, slack_api: FakeSlack):
     event = {"type": "app_mention", "channel": "C1", "user": "U1", "text": f"<@{BOT}> help", "ts": "5.5"}
     await bot.event(event)

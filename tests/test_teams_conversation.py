@@ -82,9 +82,12 @@ async def test_help_in_a_personal_chat_comes_back_as_a_reply(teams: Teams):
 
 
 async def test_a_command_from_the_command_list_runs_with_its_words(teams: Teams):
-    # Teams inserts the bare word; "help me" would otherwise be a scope question.
-    [reply] = await teams.say("help me please")
-    assert "Things you can type" in reply.text
+    # Teams inserts the bare word and the person types the rest.
+    [reply] = await teams.say("checkin settings")
+    assert "check-in team" in reply.text  # the settings answer, not a scope answer
+    # A sentence that merely starts with a command word is a question, as everywhere.
+    [answer] = await teams.say("scope of practice: can I drive someone to the pharmacy?")
+    assert "Things you can type" not in answer.text
 
 
 async def test_a_scope_answer_has_buttons_that_work(teams: Teams):

@@ -2,7 +2,8 @@
 replies back out as Teams messages and cards.
 
 Only translation happens here. A typed message becomes ``Inbound`` text
-(a command word such as ``scope ...`` becomes ``/scope ...``); a button on a
+(the engine reads a command word from Teams' command list the way it
+reads one typed anywhere else); a button on a
 card becomes ``Inbound.action``; a submitted card form becomes
 ``Inbound.submission``; the "Flag to peer supervisor" message action becomes
 ``Action("concern:flag", <the message text>)``. Replies for this
@@ -134,17 +135,9 @@ class TeamsBot(Bot):
         if text.lower() == BIND_WORD and activity.conversation.conversation_type == "channel":
             await self.bind_here(context)
             return
-        msg = self.inbound(activity, text=self.as_command(text))
+        msg = self.inbound(activity, text=text)
         replies = await self.runtime.engine.handle(msg, shows_forms=True)
         await self.deliver(context, msg, replies)
-
-    def as_command(self, text: str) -> str:
-        """A command chosen from the Teams command list arrives as its bare word."""
-        word, _, rest = text.partition(" ")
-        known = {c.word for c in self.runtime.engine.commands_for(frozenset({"peer", "supervisor", "admin"}))}
-        if not word.startswith("/") and word.lower() in known:
-            return f"/{word.lower()} {rest}".strip()
-        return text
 
     async def on_install(self, context: TurnContext) -> None:
         activity = context.activity

@@ -203,8 +203,10 @@ class Bot:
         }
         return await self.post(json.dumps(body), "application/json", **sign)
 
-    async def dm(self, text: str, user: str = "U1", **kw: Any) -> Any:
+    async def dm(self, text: str, user: str = "U1", thread_ts: str | None = None, **kw: Any) -> Any:
         event = {"type": "message", "channel": f"D{user}", "user": user, "text": text, "ts": self.fake.ts(), "channel_type": "im"}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
         return await self.event(event, **kw)
 
     async def command(self, command: str, text: str = "", user: str = "U1", channel: str = "C1", **sign: Any) -> Any:

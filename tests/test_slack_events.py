@@ -19,6 +19,24 @@ async def test_a_direct_message_is_answered_in_the_direct_message(bot: Bot, slac
     assert "Hi, I'm peerbot" in shown_text(posted)
 
 
+async def test_a_message_in_a_dm_thread_is_answered_in_that_thread(bot: Bot, slack_api: FakeSlack):
+    await bot.dm("help")
+    [top] = await slack_api.wait_for("chat.postMessage")
+    assert "thread_ts" not in top
+    await bot.dm("can I go with someone to their doctor's appointment?", thread_ts="1700000000.000100")
+    answer = (await slack_api.wait_for("chat.postMessage", 2))[1]
+    assert answer["channel"] == "DU1" and answer["thread_ts"] == "1700000000.000100"
+    # A button on that answer keeps the conversation in the thread too.
+    helpful = next(b for b in buttons(answer) if b["text"]["text"] == "Helpful")
+    await bot.interact({
+        "type": "block_actions", "user": {"id": "U1", "username": "ada", "team_id": "T1"},
+        "container": {"type": "message", "message_ts": "1700000001.000200", "channel_id": "DU1", "thread_ts": "1700000000.000100"},
+        "channel": {"id": "DU1"}, "trigger_id": "t-1", "actions": [{**helpful, "block_id": "b", "action_ts": "1"}],
+    })
+    thanks = (await slack_api.wait_for("chat.postMessage", 3))[2]
+    assert thanks["thread_ts"] == "1700000000.000100" and "Thanks for letting me know" in shown_text(thanks)
+
+
 async def test_a_question_gets_a_scope_answer_with_buttons_that_work(bot: Bot, slack_api: FakeSlack):
     await bot.dm("can I go with someone to their doctor's appointment?")
     [answer] = await slack_api.wait_for("chat.postMessage")

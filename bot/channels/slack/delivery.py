@@ -82,7 +82,7 @@ class Conversation(Surface):
 
     async def show(self, reply: Reply) -> None:
         if self.channel_id.startswith("D"):
-            await self.slack.send(self.channel_id, reply)
+            await self.slack.send(self.channel_id, reply, thread_ts=self.thread_ts)
         elif reply.private:
             await self.slack.send_ephemeral(self.channel_id, self.user, reply, thread_ts=self.thread_ts)
         else:
@@ -114,8 +114,12 @@ class MessageButton(Conversation):
     """A button on a (non-ephemeral) message: like the conversation, and a
     reply that carries a key replaces the message the button was on."""
 
-    def __init__(self, slack: SlackChannel, user: str, channel_id: str, message_ts: str, response_url: str | None, **kw: Any):
-        super().__init__(slack, user, channel_id, thread_ts=None if channel_id.startswith("D") else message_ts, **kw)
+    def __init__(
+        self, slack: SlackChannel, user: str, channel_id: str, message_ts: str, response_url: str | None,
+        *, dm_thread: str | None = None, **kw: Any,
+    ):
+        # In a DM, answers go where the button was: the thread it sits in, or the top level.
+        super().__init__(slack, user, channel_id, thread_ts=dm_thread if channel_id.startswith("D") else message_ts, **kw)
         self.message_ts = message_ts
         self.private = ResponseUrl(slack, user, response_url) if response_url else None
 

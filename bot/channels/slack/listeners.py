@@ -97,7 +97,8 @@ class Listeners:
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return
         msg = inbound.from_message(event, bot_user_id=context.get("bot_user_id"), user_name=await self.name_of(event["user"]))
-        await self.answer(msg, Conversation(self.slack, msg.user, msg.conversation))
+        # Written inside a thread of the DM: answer in that thread.
+        await self.answer(msg, Conversation(self.slack, msg.user, msg.conversation, thread_ts=event.get("thread_ts")))
 
     async def on_mention(self, event: dict[str, Any], context: dict[str, Any]) -> None:
         if not event.get("user") or inbound.is_dm(event.get("channel", "")):
@@ -168,7 +169,8 @@ class Listeners:
         if container.get("is_ephemeral") and response_url:
             return ResponseUrl(self.slack, user_id, response_url, replaces=True, trigger_id=trigger, conversation=conversation)
         return MessageButton(
-            self.slack, user_id, conversation, container.get("message_ts", ""), response_url, trigger_id=trigger, conversation=conversation
+            self.slack, user_id, conversation, container.get("message_ts", ""), response_url,
+            dm_thread=container.get("thread_ts"), trigger_id=trigger, conversation=conversation,
         )
 
     # -- modal submissions -----------------------------------------------------

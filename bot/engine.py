@@ -333,6 +333,11 @@ class Engine:
         await self._keep(session)
         intro = "\n\n".join(part for part in (lead, form.intro or form.title) if part)
         intro += "\n(Type cancel at any time to stop; nothing is sent until the end.)"
+        if form.sensitive:
+            # Sensitive drafts never touch the database, so say what that means.
+            intro += "\n(What you type here stays only in the bot's memory until you send it: if the bot restarts, the draft is gone and you start again.)"
+        else:
+            intro += "\n(If you're interrupted, the answers so far are saved: /resume picks up where you left off.)"
         return [Reply(text=intro), ask_field(form, 0)]
 
     async def _continue_form(self, session: FormSession, msg: Inbound, ctx: Context) -> list[Reply]:

@@ -536,3 +536,20 @@ def test_supervisors_list_show_and_count_concerns_from_the_shell(tmp_path: Path,
     assert "0 message(s) queued" in swept.output
     key = runner.invoke(cli, ["concerns", "new-key"]).output.strip()
     assert load_settings(_env_file=None, db=settings.db, concern_key=key).concern_key is not None
+
+
+async def test_a_concern_form_says_its_draft_lives_only_in_memory_and_a_restart_really_clears_it(settings: Settings, clock: Clock):
+    runtime = await build_runtime(settings, now=clock)
+    try:
+        chat = Chat(runtime)
+        await chat.say("/concern")
+        opened = await chat.say("With my name")
+        assert "stays only in the bot's memory until you send it: if the bot restarts, the draft is gone" in opened
+        await chat.say("1")
+    finally:
+        await runtime.close()
+    runtime = await build_runtime(settings, now=clock)
+    try:
+        assert "no half-filled form" in await Chat(runtime).say("/resume")
+    finally:
+        await runtime.close()

@@ -263,3 +263,25 @@ def test_the_report_from_the_shell_saves_the_chart_or_says_why_there_is_none(tmp
     second = CliRunner().invoke(cli, ["checkins", "report", "--team", "north", "--chart-dir", str(charts)], env=env)
     [saved] = list(charts.glob("*.png"))
     assert f"saved to {saved}" in second.output and saved.read_bytes().startswith(b"\x89PNG")
+
+
+def test_rounds_are_named_as_people_say_them():
+    from intents.survey_charts import round_name
+
+    assert round_name("2026-W48") == "week of Nov 23"
+    assert round_name("2026-W53") == "week of Dec 28"
+    assert round_name("2026-11-23T15:00+00:00") == "Nov 23"
+
+
+async def test_the_trend_chart_keeps_each_question_on_its_own_scale_and_shows_who_answered(runtime: Runtime, clock: Clock):
+    for week in range(2):
+        for n in range(5 + week):
+            chat = person(runtime, f"u-{n}")
+            await check_in(chat, energy="3", supported="4")
+            await chat.say("Send")
+        await person(runtime, "u-root").say("/checkins close north")
+        clock.advance(days=7)
+    report = await runtime.engine.intent("checkin").report("north", runtime.engine.system_context())
+    assert report.image is not None and report.image.png.startswith(b"\x89PNG")
+    # Each question's average is read against its own scale: 4 of 4, 3 of 5.
+    assert "supported by your supervis… 4.0 of 4" in report.image.alt and "energy been this week? 3.0 of 5" in report.image.alt

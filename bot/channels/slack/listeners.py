@@ -60,6 +60,10 @@ class Listeners:
         app.action(re.compile(r".+"))(ack=ack_now, lazy=[self.on_button])
         app.view_submission(blocks.FORM_CALLBACK)(self.on_submit)
         app.view_closed(re.compile(r".*"))(ack_now)
+        # Last, so they only see what nothing above took: a modal or shortcut
+        # from an older version of the app is acknowledged, not answered 404.
+        app.view_submission(re.compile(r".*"))(ack_now)
+        app.shortcut(re.compile(r".*"))(ack_now)
 
     # -- helpers ---------------------------------------------------------------
 

@@ -16,44 +16,16 @@ import time
 
 import jwt
 import pytest
-from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from bot.channels.teams.platform import TEAMS
 from bot.channels.teams.tokens import SigningKeys, precheck
 from bot.runtime import build_runtime
 from bot.server import create_app
 from tests.conftest import make_settings
+from tests.hostile import ISSUER, KEY, OTHER_KEY, BlackHole, FakeMicrosoft
 from tests.teams_support import activity, connector  # noqa: F401
 
 APP_ID = "00000000-0000-0000-0000-0000000000aa"
-ISSUER = "https://api.botframework.com"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-class FakeMicrosoft:
-    """OpenID metadata and a JWKS with one key, counting every fetch."""
-
-    def __init__(self):
-        self.url = ""
-        self.fetches: list[str] = []
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/openid", self.metadata)
-        app.router.add_get("/keys", self.keys)
-        return app
-
-    async def metadata(self, request: web.Request) -> web.Response:
-        self.fetches.append("metadata")
-        return web.json_response({"issuer": ISSUER, "jwks_uri": f"{self.url}/keys", "id_token_signing_alg_values_supported": ["RS256"]})
-
-    async def keys(self, request: web.Request) -> web.Response:
-        self.fetches.append("keys")
-        jwk = json.loads(RSAAlgorithm.to_jwk(KEY.public_key()))
-        return web.json_response({"keys": [{**jwk, "kid": "k1", "use": "sig", "endorsements": ["msteams"]}]})
 
 
 @pytest.fixture
@@ -66,19 +38,9 @@ async def microsoft(aiohttp_server) -> FakeMicrosoft:
 
 @pytest.fixture
 async def black_hole():
-    """A TCP port that takes every connection and never says a word."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        await asyncio.sleep(3600)
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    for writer in held:
-        writer.close()
-    server.close()
+    hole = await BlackHole().start()
+    yield hole.url
+    await hole.close()
 
 
 def token(body: dict, *, key=KEY, kid: str = "k1", alg: str = "RS256", **claims) -> str:

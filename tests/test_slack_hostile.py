@@ -112,3 +112,16 @@ async def test_real_shapes_still_work_after_the_check(bot: Bot, slack_api: FakeS
     assert (await bot.command("/checkin", "settings")).status == 200
     await slack_api.wait_for("chat.postMessage")
     await slack_api.wait_for_response()
+
+
+async def test_null_where_an_id_belongs_is_taken_quietly(bot: Bot, slack_api: FakeSlack, caplog):
+    """Found by the fuzz: a null channel reached ``str.startswith`` in a listener
+    that runs after the acknowledgement ("Failed to run an internal function")."""
+    caplog.set_level(logging.INFO)
+    dm = await bot.event({"type": "message", "channel": None, "user": "U1", "text": "help", "ts": "1.1", "channel_type": "im"})
+    mention = await bot.event({"type": "app_mention", "channel": None, "user": "U1", "text": "help", "ts": "1.2"})
+    flag = await bot.interact({"type": "message_action", "callback_id": "flag_to_supervisor", "user": user(), "channel": {"id": None},
+                               "response_url": f"{slack_api.url}/respond/f", "trigger_id": "t", "message": {"text": "hi", "ts": "1.1"}})
+    assert [dm.status, mention.status, flag.status] == [200, 200, 200]
+    await asyncio.sleep(0.5)
+    assert not [r for r in caplog.records if r.exc_info or r.getMessage().startswith("Failed to run")]

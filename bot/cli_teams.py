@@ -62,7 +62,7 @@ def bind_supervisors(channel: str | None, name: str | None) -> None:
                 click.echo(f"{number}. {item.team or '?'} / {item.name or 'General'}  {item.channel_id}{bound}")
             click.echo(f"Run peerbot teams bind-supervisors NUMBER to choose the {wanted} channel.")
             return 0
-        chosen = seen[int(channel) - 1] if channel.isdigit() and 1 <= int(channel) <= len(seen) else next((c for c in seen if c.channel_id == channel), None)
+        chosen = seen[int(channel) - 1] if channel.isascii() and channel.isdigit() and len(channel) <= 6 and 1 <= int(channel) <= len(seen) else next((c for c in seen if c.channel_id == channel), None)
         if chosen is None:
             click.echo(f"peerbot: there's no channel {channel!r} in the list; run without it to see the list.", err=True)
             return 2

@@ -21,7 +21,8 @@ class AnswerError(ValueError):
 
 def _match_option(field: FormField, text: str) -> str:
     wanted = text.strip().lower()
-    if wanted.isdigit() and 1 <= int(wanted) <= len(field.options):
+    # isascii: "²" passes isdigit() but int() refuses it.
+    if wanted.isascii() and wanted.isdigit() and len(wanted) <= 4 and 1 <= int(wanted) <= len(field.options):
         return field.options[int(wanted) - 1].value
     for option in field.options:
         if wanted in (option.label.lower(), option.value.lower()):

@@ -11,10 +11,11 @@ answered (see intents/surveying.py for how anonymity is kept).
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from bot.model import Action, Choice, Destination, Inbound, Reply
 from intents.base import Command, Context, Intent
+from intents.inputs import team_name, time_zone, whole_number
 from bot.store.surveys import TokenError
 from intents.surveying import (
     TOKEN_PROBLEMS,
@@ -33,6 +34,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 DAY_NAMES = dict(zip(WEEKDAYS, ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays")))
 DAYTIME = range(8, 19)  # prompts only between 08:00 and 18:59 local time: never at night
 DEFAULT_CADENCE = ("wed", 10)
+MAX_SNOOZE_WEEKS = 8
+TEAM_NAME_HELP = "Team names are one word (letters, numbers and hyphens), like north or day-team."
 CLOSE_DAY, CLOSE_HOUR = "mon", 8  # a week closes early on the following Monday, local time
 
 THANKS = (
@@ -42,10 +45,7 @@ THANKS = (
 
 
 def zone(name: str | None) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name) if name else None
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    return time_zone(name) if name else None
 
 
 def period_of(moment: dt.datetime, tz: str) -> tuple[str, dt.datetime]:
@@ -89,7 +89,9 @@ class Checkin(Intent):
         if verb == "settings":
             return [await self._settings(msg, ctx)]
         if verb == "snooze":
-            weeks = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() and 0 < int(parts[1]) <= 8 else 1
+            weeks = whole_number(parts[1], 1, MAX_SNOOZE_WEEKS) if len(parts) > 1 else 1
+            if weeks is None:
+                return [Reply(text=f"I can pause check-in prompts for 1 to {MAX_SNOOZE_WEEKS} weeks: /checkin snooze 2, say.")]
             return [await self._snooze(msg, ctx, weeks)]
         if verb in ("off", "stop"):
             return [await self._prompts(msg, ctx, "off")]
@@ -106,7 +108,7 @@ class Checkin(Intent):
 
     async def _join(self, team: str, msg: Inbound, ctx: Context) -> Reply:
         if not team.replace("-", "").isalnum() or len(team) > 40:
-            return Reply(text="Team names are one word (letters, numbers and hyphens), like north or day-team.")
+            return Reply(text=TEAM_NAME_HELP)
         if await ctx.store.surveys.team(team) is None:
             day, hour = DEFAULT_CADENCE
             await ctx.store.surveys.set_team(team, day, hour, ctx.settings.timezone)
@@ -325,15 +327,18 @@ class Checkin(Intent):
         return [Reply(text="Try /checkins report TEAM, /checkins close TEAM, or (admins) /checkins team TEAM wed 10 America/Chicago.")]
 
     async def set_cadence(self, team: str, day: str, hour: str, tz: str, ctx: Context) -> Reply:
+        if team_name(team) is None:
+            return Reply(text=TEAM_NAME_HELP)
         if day not in WEEKDAYS:
             return Reply(text="Check-ins go out on business days only: mon, tue, wed, thu or fri.")
-        if not hour.isdigit() or int(hour) not in DAYTIME:
+        at = whole_number(hour, DAYTIME.start, DAYTIME.stop - 1)
+        if at is None:
             return Reply(text=f"Pick an hour between {DAYTIME.start} and {DAYTIME.stop - 1} (24-hour clock): never at night.")
         if zone(tz) is None:
             return Reply(text="I don't know that time zone. Try a name like America/Chicago or Europe/London.")
-        await ctx.store.surveys.set_team(team, day, int(hour), tz)
+        await ctx.store.surveys.set_team(team, day, at, tz)
         await self._sync_jobs(team, ctx)
-        return Reply(text=f"The {team} team's check-ins now go out on {DAY_NAMES[day]} at {int(hour):02d}:00, each person's own time (team zone {tz}).")
+        return Reply(text=f"The {team} team's check-ins now go out on {DAY_NAMES[day]} at {at:02d}:00, each person's own time (team zone {tz}).")
 
     async def report(self, team: str, ctx: Context) -> Reply:
         rows = await ctx.store.surveys.summaries(team, "checkin")

@@ -19,6 +19,7 @@ from typing import Any
 from bot.model import Action, Choice, Destination, Inbound, Reply
 from bot.store.surveys import Round, TokenError
 from intents.base import Command, Context, Intent
+from intents.inputs import whole_number
 from intents.pulse_index import index_of, is_concerning, worsened
 from intents.surveying import TOKEN_PROBLEMS, clean_answers, preview, send, summarise, survey_form, to_supervisors, unpack
 from knowledge.instruments import Instrument, load_instruments
@@ -94,7 +95,8 @@ class Pulse(Intent):
         instruments = self.instruments(ctx)
         if instrument_id not in instruments:
             return [Reply(text=f"I don't know a pulse called {instrument_id}. Available: {', '.join(instruments)}.")]
-        if not days.isdigit() or not 1 <= int(days) <= 30:
+        running_days = whole_number(days, 1, 30)
+        if running_days is None:
             return [Reply(text="A pulse runs for 1 to 30 days: --days 5, say.")]
         if every not in (None, "month", "monthly", "quarter"):
             return [Reply(text="Recurring pulses run --every month or --every quarter.")]
@@ -105,7 +107,7 @@ class Pulse(Intent):
             return [Reply(text=f"No one is in the {team} team yet, so there's no one to ask.")]
         instrument = instruments[instrument_id]
         opens = ctx.now().astimezone(dt.timezone.utc).replace(second=0, microsecond=0)
-        closes = opens + dt.timedelta(days=int(days))
+        closes = opens + dt.timedelta(days=running_days)
         label = opens.isoformat(timespec="minutes")
         rnd = await ctx.store.surveys.open_round(f"pulse:{team}:{instrument_id}:{label}", instrument_id, team, label,
                                                  opens.isoformat(), closes.isoformat())
@@ -118,7 +120,7 @@ class Pulse(Intent):
                 info = await ctx.store.surveys.team(team)
                 months = "*" if every.startswith("month") else "1,4,7,10"
                 ctx.schedule.cron(f"pulse:recurring:{team}:{instrument_id}", "pulse:recur",
-                                  {"team": team, "instrument": instrument_id, "days": int(days)},
+                                  {"team": team, "instrument": instrument_id, "days": running_days},
                                   timezone=info["tz"], month=months, day=f"1st {info['weekday']}", hour=info["hour"])
         invitations = [self._invitation(team, instrument, token, via, user, rnd, ctx) for (via, user), token in issued.items()]
         info = await ctx.store.surveys.team(team)

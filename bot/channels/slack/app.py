@@ -19,11 +19,13 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.channels.slack import shapes
 from bot.channels.slack.channel import QUIET as _quiet, SlackChannel
 from bot.channels.slack.checks import check_slack
 from bot.channels.slack.listeners import Listeners
@@ -90,19 +92,38 @@ class SlackPlatform:
         return None
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.text()
+        try:
+            body = await request.text()
+        except UnicodeDecodeError:
+            return self._malformed("the body is not UTF-8")
         headers = {k.lower(): v for k, v in request.headers.items()}
         # Checked here before parsing, so a forged body of any shape is a plain 401.
         if self.verifier is None or not self.verifier.is_valid_request(body, headers):
             return web.Response(status=401, text="invalid request signature")
+        # Signed is not the same as well formed: the shape is checked before
+        # Bolt reads a field, so a body no Slack payload looks like is a 400
+        # and one log line (the field at fault, never a value), not a 500.
         try:
-            bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
-        except (ValueError, TypeError, KeyError):
-            return web.Response(status=400, text="the request body could not be read")
-        if not isinstance(bolt_request.body, dict) or not bolt_request.body:
-            return web.Response(status=400, text="the request body could not be read")
+            parsed = parse_body(body, request.content_type)
+        except (ValueError, RecursionError):  # JSON that isn't (or nests without end), in the body or its payload field
+            return self._malformed("the body is not JSON")
+        reason = shapes.problem(parsed)
+        if reason:
+            return self._malformed(reason)
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
         response = await self.bolt.async_dispatch(bolt_request)
+        if response.status == 404:
+            # Nothing of ours listens for it (an event type, a callback id from
+            # an old version of the app): acknowledged, so Slack neither retries
+            # nor shows the person an error.
+            log.info("slack: acknowledged a %s request nothing here handles", str(parsed.get("type") or "slash command")[:40])
+            return web.Response(status=200, text="")
         return await to_aiohttp_response(response)
+
+    @staticmethod
+    def _malformed(reason: str) -> web.Response:
+        log.warning("slack: refused a signed but malformed request: %s", reason)
+        return web.Response(status=400, text="the request body is not shaped like a Slack payload")
 
     # -- lifecycle -------------------------------------------------------------
 

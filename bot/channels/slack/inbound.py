@@ -38,7 +38,7 @@ def is_dm(channel_id: str) -> bool:
 
 
 def from_message(event: dict[str, Any], *, bot_user_id: str | None, user_name: str | None) -> Inbound:
-    channel_id = event.get("channel", "")
+    channel_id = event.get("channel") or ""
     return Inbound(
         channel=NAME,
         user=event["user"],
@@ -51,15 +51,15 @@ def from_message(event: dict[str, Any], *, bot_user_id: str | None, user_name: s
 
 def from_command(body: dict[str, Any], *, user_name: str | None) -> Inbound:
     """Any slash command becomes the text "/word args", as if typed."""
-    command = "/" + command_word(str(body.get("command", "")))
+    command = "/" + command_word(str(body.get("command") or ""))
     text = unformat(f"{command} {body.get('text') or ''}")
     return Inbound(
         channel=NAME,
         user=body["user_id"],
         user_name=user_name,
-        conversation=body.get("channel_id", ""),
+        conversation=body.get("channel_id") or "",
         text=text,
-        direct=is_dm(body.get("channel_id", "")),
+        direct=is_dm(body.get("channel_id") or ""),
     )
 
 
@@ -75,7 +75,7 @@ def from_button(body: dict[str, Any], action: dict[str, Any], *, user_name: str 
         user=body["user"]["id"],
         user_name=user_name,
         conversation=conversation,
-        action=Action(id=blocks.action_of(action.get("action_id", "")), value=str(action.get("value") or "")),
+        action=Action(id=blocks.action_of(action.get("action_id") or ""), value=str(action.get("value") or "")),
         direct=is_dm(conversation),
     )
 
@@ -84,7 +84,7 @@ def from_flag(body: dict[str, Any], *, user_name: str | None, limit: int) -> Inb
     """The "Flag to peer supervisor" message shortcut: the concern flow,
     with the message quoted."""
     quoted = unformat((body.get("message") or {}).get("text") or "")[:limit]
-    conversation = (body.get("channel") or {}).get("id", "")
+    conversation = (body.get("channel") or {}).get("id") or ""
     return Inbound(
         channel=NAME,
         user=body["user"]["id"],

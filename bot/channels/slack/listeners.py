@@ -60,6 +60,10 @@ class Listeners:
         app.action(re.compile(r".+"))(ack=ack_now, lazy=[self.on_button])
         app.view_submission(blocks.FORM_CALLBACK)(self.on_submit)
         app.view_closed(re.compile(r".*"))(ack_now)
+        # Last, so they only see what nothing above took: a modal or shortcut
+        # from an older version of the app is acknowledged, not answered 404.
+        app.view_submission(re.compile(r".*"))(ack_now)
+        app.shortcut(re.compile(r".*"))(ack_now)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -101,7 +105,7 @@ class Listeners:
         await self.answer(msg, Conversation(self.slack, msg.user, msg.conversation, thread_ts=event.get("thread_ts")))
 
     async def on_mention(self, event: dict[str, Any], context: dict[str, Any]) -> None:
-        if not event.get("user") or inbound.is_dm(event.get("channel", "")):
+        if not event.get("user") or inbound.is_dm(event.get("channel") or ""):
             return  # a mention inside a direct message also arrives as a message event
         msg = inbound.from_message(event, bot_user_id=context.get("bot_user_id"), user_name=await self.name_of(event["user"]))
         thread = event.get("thread_ts") or event.get("ts")
@@ -142,8 +146,8 @@ class Listeners:
         pressed = (body.get("actions") or [{}])[0]
         user_id = body["user"]["id"]
         surface = self._surface_for(body)
-        if blocks.action_of(pressed.get("action_id", "")) == blocks.OPEN_FORM:
-            form = self.slack.shelf.get(str(pressed.get("value", "")))
+        if blocks.action_of(pressed.get("action_id") or "") == blocks.OPEN_FORM:
+            form = self.slack.shelf.get(str(pressed.get("value") or ""))
             replies = [Reply(form=form)] if form is not None else [Reply(text=FORM_GONE)]
             await deliver(replies, surface, self.rt.courier)
             return
@@ -164,13 +168,13 @@ class Listeners:
             if view.get("type") == "home":
                 return Home(self.slack, user_id, lambda: self.publish_home(user_id), trigger_id=trigger, conversation=conversation)
             title = ((view.get("title") or {}).get("text")) or "peerbot"
-            return Modal(self.slack, user_id, view.get("id", ""), title, trigger_id=trigger, conversation=conversation)
+            return Modal(self.slack, user_id, (view.get("id") or ""), title, trigger_id=trigger, conversation=conversation)
         response_url = body.get("response_url")
         if container.get("is_ephemeral") and response_url:
             return ResponseUrl(self.slack, user_id, response_url, replaces=True, trigger_id=trigger, conversation=conversation)
         return MessageButton(
-            self.slack, user_id, conversation, container.get("message_ts", ""), response_url,
-            dm_thread=container.get("thread_ts"), trigger_id=trigger, conversation=conversation,
+            self.slack, user_id, conversation, (container.get("message_ts") or ""), response_url,
+            dm_thread=container.get("thread_ts") or None, trigger_id=trigger, conversation=conversation,
         )
 
     # -- modal submissions -----------------------------------------------------
@@ -190,7 +194,7 @@ class Listeners:
         done, _ = await asyncio.wait({work}, timeout=SUBMIT_WAIT)
         if not done:
             await ack(response_action="update", view=self.slack.closing_view(title, [Reply(text="One moment…")]))
-            self._keep(asyncio.ensure_future(self._finish_late(work, view.get("id", ""), title, msg.conversation)))
+            self._keep(asyncio.ensure_future(self._finish_late(work, (view.get("id") or ""), title, msg.conversation)))
             return
         outcome = await self._outcome(work.result(), title, msg.conversation)
         if outcome is None:

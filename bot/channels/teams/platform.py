@@ -1,7 +1,9 @@
 """Teams at ``POST /api/messages`` in the one aiohttp server.
 
 Every request is checked before the bot sees it: with an app id configured,
-botbuilder validates the Bot Framework token (no token: 401); without one,
+botbuilder validates the Bot Framework token (no token or a bad one: 401)
+with signing keys from ``tokens.SigningKeys``, which fetches them without
+blocking and answers 503 at once while they can't be had; without one,
 the endpoint runs unauthenticated for local testing and says so loudly at
 start. Malformed bodies, unknown activity types and missing fields get a
 4xx with a plain reason, never a traceback.
@@ -16,7 +18,6 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-import jwt
 from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
@@ -26,6 +27,7 @@ from bot.channels.base import Address
 from bot.channels.teams.activities import BIND_WORD, TeamsBot
 from bot.channels.teams.channel import NAME, TeamsChannel
 from bot.channels.teams.pacing import Pacer
+from bot.channels.teams.tokens import KeysUnavailable, SigningKeys, precheck, using
 from bot.config import Settings
 from bot.model import Destination, Reply
 from bot.runtime import Runtime
@@ -54,7 +56,7 @@ def _problem(status: int, reason: str) -> web.Response:
 
 
 class TeamsPlatform:
-    def __init__(self, settings: Settings, pacer: Pacer | None = None):
+    def __init__(self, settings: Settings, pacer: Pacer | None = None, keys: SigningKeys | None = None):
         self.settings = settings
         self.app_id = settings.teams_app_id or ""
         password = settings.teams_app_password.get_secret_value() if settings.teams_app_password else ""
@@ -65,6 +67,8 @@ class TeamsPlatform:
         self.adapter.on_turn_error = self._turn_failed
         self.bot = TeamsBot(self)
         self.pacer = pacer or Pacer()
+        # Microsoft's token signing keys, fetched without blocking (tests point them at loopback).
+        self.keys = keys or SigningKeys()
         self.runtime: Runtime | None = None
         self.channel: TeamsChannel | None = None
         self._refresher: asyncio.Task | None = None
@@ -86,12 +90,15 @@ class TeamsPlatform:
         runtime.courier.register(self.channel)
         runtime.courier.on_unreachable.append(self.tell_admins)
         self._refresher = asyncio.create_task(self._keep_fresh(), name="teams-bindings")
+        if self.app_id:
+            self.keys.start()
 
     async def stop(self) -> None:
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+        await self.keys.close()
 
     async def _keep_fresh(self) -> None:
         """Pick up a channel bound from the command line while the server runs."""
@@ -132,6 +139,11 @@ class TeamsPlatform:
         auth = request.headers.get("Authorization", "")
         if self.app_id and not auth:
             return _problem(401, "a Bot Framework token is needed")
+        if self.app_id:
+            refusal = precheck(auth)
+            if refusal:
+                log.info("teams: refused a request: %s", refusal)
+                return _problem(401, "the Bot Framework token isn't valid for this bot")
         if request.content_type != "application/json":
             return _problem(415, "send the activity as application/json")
         try:
@@ -147,16 +159,36 @@ class TeamsPlatform:
             activity = Activity().deserialize(body)
         except Exception:
             return _problem(400, "the activity couldn't be read")
-        try:
-            response = await self.adapter.process_activity(auth, activity, self.bot.on_turn)
-        except (PermissionError, jwt.PyJWTError):
-            return _problem(401, "the Bot Framework token isn't valid for this bot")
+        checked: Any = auth
+        if self.app_id:
+            checked = await self._authenticate(auth, activity)
+            if isinstance(checked, web.Response):
+                return checked
+        response = await self.adapter.process_activity(checked, activity, self.bot.on_turn)
         if response is None:
             return web.Response(status=201)
         body = response.body
         if hasattr(body, "serialize"):
             body = body.serialize()
         return web.json_response(body, status=response.status or 200)
+
+    async def _authenticate(self, auth: str, activity: Activity) -> Any:
+        """botbuilder's token validation, with keys from ``self.keys``: its
+        result, or the refusal to send. Every way a token can fail (forged,
+        expired, wrong audience, unknown key, unreadable) is a 401; keys that
+        can't be fetched right now are a quick 503, so Teams tries again."""
+        try:
+            with using(self.keys):
+                return await self.adapter.bot_framework_authentication.authenticate_request(activity, auth)
+        except KeysUnavailable:
+            log.warning("teams: a request was turned away: the signing keys can't be fetched right now")
+            response = _problem(503, "the token can't be checked right now; try again shortly")
+            response.headers["Retry-After"] = "30"
+            return response
+        except Exception as exc:  # botbuilder raises plain Exception, IndexError, jwt errors...
+            # One line and no traceback: the kind of failure, never the token.
+            log.info("teams: refused a Bot Framework token (%s)", exc.__class__.__name__)
+            return _problem(401, "the Bot Framework token isn't valid for this bot")
 
     def _check(self, body: Any) -> str | None:
         """Why an activity can't be taken, or None."""
@@ -196,7 +228,11 @@ class TeamsPlatform:
         return not isinstance(seen, str) or seen.lower() == tenant.lower()
 
 
+TEAMS = web.AppKey("teams", TeamsPlatform)
+
+
 def mount(app: web.Application, settings: Settings) -> TeamsPlatform:
     platform = TeamsPlatform(settings)
+    app[TEAMS] = platform
     app.router.add_post(ROUTE, platform.handle)
     return platform

@@ -52,10 +52,12 @@ def close(team: str) -> None:
         if await runtime.store.surveys.team(team) is None:
             click.echo(f"There's no check-in team called {team}.", err=True)
             return 2
-        replies = await _checkin(runtime).close_due(team, ctx, everything=True)
-        if not replies:
+        if not await runtime.store.surveys.open_rounds(team=team, instrument="checkin"):
             click.echo(f"The {team} team has no open check-in to close.")
             return 0
+        # Closing is one guarded write: if another process closed it at the
+        # same moment, that one posts the summary and this one posts nothing.
+        replies = await _checkin(runtime).close_due(team, ctx, everything=True)
         await _deliver(runtime, replies)
         click.echo(f"Closed. The summary is in the supervisors' channel (peerbot feed {runtime.settings.supervisor_channel}).")
         return 0

@@ -290,7 +290,10 @@ class Checkin(Intent):
 
     async def _close(self, rnd, ctx: Context) -> list[Reply]:
         instrument = self.instrument(ctx)
-        row = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda answers: summarise(instrument, answers))
+        closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda answers: summarise(instrument, answers), ctx.now())
+        if closing is None or not closing.first:
+            return []  # someone else closed it at the same moment, and posts it
+        row = closing.row
         rows = await ctx.store.surveys.summaries(rnd.team, "checkin")
         rows = [r for r in rows if r["label"] <= row["label"]]
         for_supervisors = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=True)
@@ -315,9 +318,11 @@ class Checkin(Intent):
             team = args[0].lower()
             if await ctx.store.surveys.team(team) is None:
                 return [Reply(text=f"There's no check-in team called {team}.")]
+            if not await ctx.store.surveys.open_rounds(team=team, instrument="checkin"):
+                return [Reply(text=f"The {team} team has no open check-in to close.")]
+            # Two presses at once both hear it closed; only one posts it.
             replies = await self.close_due(team, ctx, everything=True)
-            return replies + [Reply(text=f"Closed the {team} team's open check-in; the summary went to the supervisors' channel.")
-                              if replies else Reply(text=f"The {team} team has no open check-in to close.")]
+            return replies + [Reply(text=f"Closed the {team} team's open check-in; the summary went to the supervisors' channel.")]
         if verb == "team" and len(args) >= 4:
             if not ctx.has_role("admin"):
                 return [Reply(text="Setting a team's cadence is for admins, so I can't do that for you.")]

@@ -243,7 +243,10 @@ class Pulse(Intent):
 
     async def _close(self, rnd: Round, ctx: Context) -> list[Reply]:
         instrument = self.instruments(ctx)[rnd.instrument]
-        row = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, self._summarise(instrument))
+        closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, self._summarise(instrument), ctx.now())
+        if closing is None or not closing.first:
+            return []  # someone else closed it at the same moment, and posts it
+        row = closing.row
         rows = [r for r in await ctx.store.surveys.summaries(rnd.team, rnd.instrument) if r["label"] <= row["label"]]
         for_supervisors = await self.render(instrument, rnd.team, rows, ctx, for_team=False)
         replies = [to_supervisors(ctx, for_supervisors, key=f"pulse:summary:{rnd.id}")]

@@ -64,6 +64,14 @@ class Round:
     status: str
 
 
+@dataclass
+class Closing:
+    """A closed round's stored summary, and whether this caller closed it."""
+
+    row: dict[str, Any]
+    first: bool
+
+
 class Surveys:
     def __init__(self, store: "Store"):
         self._store = store
@@ -139,14 +147,17 @@ class Surveys:
     # -- rounds --------------------------------------------------------------
 
     async def open_round(self, round_id: str, instrument: str, team: str, label: str, opens_at: str, closes_at: str) -> Round:
+        """Open a round once: the first caller's insert wins (a unique key on
+        the round id), every other caller gets the round as it stands."""
+
         def write() -> Round:
-            rows = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))
-            if not rows:
-                self._db["survey_rounds"].insert(
-                    {"id": round_id, "instrument": instrument, "team": team, "label": label,
-                     "opens_at": opens_at, "closes_at": closes_at, "status": "open"}
+            with self._db.atomic():
+                self._db.execute(
+                    "INSERT INTO survey_rounds (id, instrument, team, label, opens_at, closes_at, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'open') ON CONFLICT (id) DO NOTHING",
+                    [round_id, instrument, team, label, opens_at, closes_at],
                 )
-                rows = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))
+            rows = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))
             return Round(**rows[0])
 
         return await self._store.run(write)
@@ -239,31 +250,37 @@ class Surveys:
 
     # -- closing -------------------------------------------------------------
 
-    async def close(self, round_id: str, min_group: int, summarise) -> dict[str, Any]:
-        """Close a round once: hand its answers to ``summarise`` if at least
-        ``min_group`` people answered, keep only the summary, and delete the
-        raw answers and tokens. Returns the stored summary row."""
+    async def close(self, round_id: str, min_group: int, summarise, now: dt.datetime) -> Closing | None:
+        """Close a round exactly once: one guarded transition (open to closed)
+        decides who closes it, and only that caller summarises. The answers
+        go to ``summarise`` if at least ``min_group`` people answered; only
+        the summary is kept, the raw answers and tokens are deleted.
 
-        def work() -> dict[str, Any]:
-            existing = list(self._db["survey_summaries"].rows_where("round_id = ?", [round_id]))
-            if existing:
-                return existing[0]
-            rnd = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))[0]
-            answers = [json.loads(r[0]) for r in self._db.execute("select answers from survey_responses where round_id = ?", [round_id])]
-            released = len(answers) >= min_group
-            row = {
-                "round_id": round_id, "team": rnd["team"], "instrument": rnd["instrument"], "label": rnd["label"],
-                "count": len(answers) if released else None, "released": int(released),
-                "summary": json.dumps(summarise(answers) if released else {}),
-                "closed_at": dt.datetime.now(dt.timezone.utc).date().isoformat(),
-            }
+        Returns the summary row with ``first=True`` to the caller that closed
+        it, ``first=False`` (same row) to anyone who asked at the same moment
+        or later, and None for a round that doesn't exist."""
+
+        def work() -> Closing | None:
             with self._db.atomic():
-                self._db["survey_summaries"].insert(row)
-                self._db["survey_rounds"].update(round_id, {"status": "closed"})
-                self._db.execute("delete from survey_responses where round_id = ?", [round_id])
-                self._db.execute("delete from survey_tokens where round_id = ?", [round_id])
-            self._forget_history()
-            return row
+                won = self._db.execute(
+                    "UPDATE survey_rounds SET status = 'closed' WHERE id = ? AND status = 'open'", [round_id]
+                ).rowcount == 1
+                if won:
+                    rnd = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))[0]
+                    answers = [json.loads(r[0]) for r in self._db.execute("select answers from survey_responses where round_id = ?", [round_id])]
+                    released = len(answers) >= min_group
+                    self._db["survey_summaries"].insert({
+                        "round_id": round_id, "team": rnd["team"], "instrument": rnd["instrument"], "label": rnd["label"],
+                        "count": len(answers) if released else None, "released": int(released),
+                        "summary": json.dumps(summarise(answers) if released else {}),
+                        "closed_at": now.astimezone(dt.timezone.utc).date().isoformat(),
+                    })
+                    self._db.execute("delete from survey_responses where round_id = ?", [round_id])
+                    self._db.execute("delete from survey_tokens where round_id = ?", [round_id])
+            if won:
+                self._forget_history()
+            rows = list(self._db["survey_summaries"].rows_where("round_id = ?", [round_id]))
+            return Closing(row=rows[0], first=won) if rows else None
 
         return await self._store.run(work)
 

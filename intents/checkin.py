@@ -18,6 +18,7 @@ from intents.base import Command, Context, Intent
 from bot.store.surveys import TokenError
 from intents.surveying import (
     TOKEN_PROBLEMS,
+    ballot_of,
     clean_answers,
     preview,
     render_summary,
@@ -162,7 +163,7 @@ class Checkin(Intent):
         label, closes = period_of(ctx.now(), info["tz"])
         return await ctx.store.surveys.open_round(
             f"checkin:{team}:{label}", "checkin", team, label, ctx.now().isoformat(timespec="seconds"),
-            closes.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+            closes.astimezone(dt.timezone.utc).isoformat(timespec="seconds"), ballot_of(self.instrument(ctx)),
         )
 
     async def _start(self, msg: Inbound, ctx: Context) -> list[Reply]:
@@ -172,6 +173,13 @@ class Checkin(Intent):
         team = memberships[0].team
         rnd = await self._current_round(team, ctx)
         issued = await ctx.store.surveys.issue(rnd.id, [(msg.channel, msg.user)])
+        if not issued and rnd.status != "open":
+            return [Reply(text="This week's check-in has closed already. The next one comes round next week.")]
+        if not issued and not await ctx.store.surveys.was_on_round(rnd.id, msg.channel, msg.user):
+            # Only people on the team when a round opens are asked, so nobody
+            # can join to make up the numbers and read someone else's answers.
+            return [Reply(text=f"You joined the {team} team after this week's check-in went out, so your first one "
+                               "comes next week. Thank you for being here.")]
         if not issued:
             return [Reply(text="This week's check-in is already with you: look for my message with the Start check-in button. "
                                "If you've answered already, thank you.")]
@@ -290,7 +298,7 @@ class Checkin(Intent):
 
     async def _close(self, rnd, ctx: Context) -> list[Reply]:
         instrument = self.instrument(ctx)
-        closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda answers: summarise(instrument, answers), ctx.now())
+        closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda tallies: summarise(instrument, tallies), ctx.now())
         if closing is None or not closing.first:
             return []  # someone else closed it at the same moment, and posts it
         row = closing.row

@@ -20,7 +20,7 @@ from bot.model import Action, Choice, Destination, Inbound, Reply
 from bot.store.surveys import Round, TokenError
 from intents.base import Command, Context, Intent
 from intents.pulse_index import index_of, is_concerning, worsened
-from intents.surveying import TOKEN_PROBLEMS, clean_answers, preview, send, summarise, survey_form, to_supervisors, unpack
+from intents.surveying import TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, summarise, survey_form, to_supervisors, unpack
 from knowledge.instruments import Instrument, load_instruments
 
 THANKS = "Thank you. Your answers are in, stored without your name. The team's picture comes when the pulse closes, if enough people take part."
@@ -108,7 +108,7 @@ class Pulse(Intent):
         closes = opens + dt.timedelta(days=int(days))
         label = opens.isoformat(timespec="minutes")
         rnd = await ctx.store.surveys.open_round(f"pulse:{team}:{instrument_id}:{label}", instrument_id, team, label,
-                                                 opens.isoformat(), closes.isoformat())
+                                                 opens.isoformat(), closes.isoformat(), ballot_of(instrument))
         issued = await ctx.store.surveys.issue(rnd.id, [(m.via, m.user_id) for m in members])
         if ctx.schedule is not None:
             ctx.schedule.at(f"pulse:close:{rnd.id}", "pulse:close", {"round": rnd.id}, closes)
@@ -234,8 +234,8 @@ class Pulse(Intent):
         return replies
 
     def _summarise(self, instrument: Instrument):
-        def work(answers: list[dict[str, Any]]) -> dict[str, Any]:
-            summary = summarise(instrument, answers)
+        def work(tallies) -> dict[str, Any]:
+            summary = summarise(instrument, tallies)
             summary["index"] = index_of(instrument, {k: v["mean"] for k, v in summary["items"].items()})
             return summary
 

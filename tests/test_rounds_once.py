@@ -8,12 +8,15 @@ import threading
 
 from bot.runtime import Runtime
 from bot.store import Store
+from bot.store.surveys import Ballot
 from tests.conftest import Chat, feed
 
 
 async def five_answers(runtime: Runtime) -> None:
-    for n in range(5):
-        chat = Chat(runtime, user=f"u-{n}", name=f"Person {n}", team="north")
+    people = [Chat(runtime, user=f"u-{n}", name=f"Person {n}", team="north") for n in range(5)]
+    for chat in people:
+        await chat.say("/checkin settings")  # on the team before the week opens
+    for n, chat in enumerate(people):
         await chat.say("/checkin")
         await chat.say("Start check-in")
         for answer in ("4", "3", "4", f"note {n}"):
@@ -55,9 +58,9 @@ async def test_closing_a_round_from_two_connections_at_once_has_one_winner(runti
     calls: list[int] = []
     lock = threading.Lock()
 
-    def summarise(answers):
+    def summarise(tallies):
         with lock:
-            calls.append(len(answers))
+            calls.append(tallies.answers)
         return {"items": {}, "notes": []}
 
     try:
@@ -72,12 +75,20 @@ async def test_closing_a_round_from_two_connections_at_once_has_one_winner(runti
     assert calls == [5]
 
 
-async def test_a_round_opened_twice_at_once_is_one_round(runtime: Runtime):
+async def test_a_round_opened_twice_at_once_is_one_round_with_its_storage_allocated_once(runtime: Runtime):
+    for n in range(3):
+        await Chat(runtime, user=f"u-{n}", team="north").say("/checkin settings")
     surveys = runtime.store.surveys
+    ballot = Ballot(scales={"energy": [1, 2, 3, 4, 5]}, notes={"note": 500})
     opened = await asyncio.gather(*[
-        surveys.open_round("checkin:north:2026-W48", "checkin", "north", "2026-W48", "2026-11-23T15:00:00+00:00", "2026-11-30T13:00:00+00:00")
+        surveys.open_round("checkin:north:2026-W48", "checkin", "north", "2026-W48", "2026-11-23T15:00:00+00:00",
+                           "2026-11-30T13:00:00+00:00", ballot)
         for _ in range(4)
     ])
     assert len({(r.id, r.opens_at, r.status) for r in opened}) == 1
-    count = await runtime.store.run(lambda: runtime.store.db.execute("select count(*) from survey_rounds").fetchone()[0])
-    assert count == 1
+
+    def count(table: str) -> int:
+        return runtime.store.db.execute(f"select count(*) from {table}").fetchone()[0]
+
+    counts = await runtime.store.run(lambda: {t: count(t) for t in ("survey_rounds", "survey_eligible", "survey_tokens", "survey_tallies", "survey_notes")})
+    assert counts == {"survey_rounds": 1, "survey_eligible": 3, "survey_tokens": 3, "survey_tallies": 5 + 1, "survey_notes": 3}

@@ -39,7 +39,7 @@ def _print(reply: "Reply", chart_dir: Path | None) -> None:
 
 @cli.group()
 def checkins() -> None:
-    """Anonymous check-ins: close a week, print a report, set a team's cadence."""
+    """Anonymous check-ins: close a week, print a report, set a team's cadence and members."""
 
 
 @checkins.command()
@@ -107,3 +107,29 @@ def team(name: str, day: str, hour: int, tz: str | None) -> None:
         return reply.text
 
     click.echo(with_runtime(work))
+
+
+@checkins.command()
+@click.argument("name")
+@click.option("--add", "add", multiple=True, metavar="USER", help="Put a person on the team (repeatable).")
+@click.option("--remove", "remove", multiple=True, metavar="USER", help="Take a person off the team (repeatable).")
+@click.option("--via", default="terminal", show_default=True, help="The platform the user ids are from: terminal, slack or teams.")
+def members(name: str, add: tuple[str, ...], remove: tuple[str, ...], via: str) -> None:
+    """List or change who is on a team. Only members when a check-in or
+    pulse opens are asked, so nobody can join to make up the numbers."""
+
+    async def work(runtime: "Runtime") -> int:
+        checkin, ctx = _checkin(runtime), runtime.engine.system_context()
+        replies: list["Reply"] = []
+        if add:
+            replies += await checkin.members(name.lower(), ["add", *add], via, ctx)
+        if remove:
+            replies += await checkin.members(name.lower(), ["remove", *remove], via, ctx)
+        if not (add or remove):
+            replies = await checkin.members(name.lower(), [], via, ctx)
+        here = [r for r in replies if r.to.kind == "here"]
+        await _deliver(runtime, [r for r in replies if r.to.kind != "here"])
+        click.echo(here[-1].text if here else "")
+        return 0
+
+    sys.exit(with_runtime(work))

@@ -72,7 +72,8 @@ class Pulse(Intent):
         if not team:
             return [Reply(text="Which team? Add --team TEAM. " + USAGE)]
         if await ctx.store.surveys.team(team) is None:
-            return [Reply(text=f"There's no team called {team}. People join one with /checkin join {team}.")]
+            return [Reply(text=f"There's no team called {team}. An admin sets one up with /checkins team {team} wed 10 ZONE "
+                               f"and adds people with /checkins members {team} add USER.")]
         if verb == "start":
             return await self.start(team, words[1].lower() if len(words) > 1 else "co-optation", options.get("days", "5"), options.get("every"), ctx)
         if verb == "status":

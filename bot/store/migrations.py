@@ -306,3 +306,13 @@ def _concern_events_without_a_shared_sequence(db: Database) -> None:
         "UPDATE concern_events SET seq = (SELECT count(*) FROM concern_events e WHERE e.ref = concern_events.ref AND e.id <= concern_events.id)"
     )
     db["concern_events"].create_index(["ref", "seq"], unique=True)
+
+
+@migrations(name="0012_checkin_join_requests")
+def _checkin_join_requests(db: Database) -> None:
+    # Team membership comes from the organisation (an admin's roster); a
+    # person asking to join is a request an admin approves or declines.
+    db["survey_join_requests"].create(
+        {"team": str, "via": str, "user_id": str, "name": str, "state": str, "asked_on": str},
+        pk=("team", "via", "user_id"),
+    )

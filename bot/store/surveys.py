@@ -203,18 +203,78 @@ class Surveys:
     async def teams(self) -> list[dict[str, Any]]:
         return await self._store.run(lambda: list(self._db["survey_teams"].rows_where(order_by="name")))
 
-    async def join(self, team: str, via: str, user_id: str, tz: str | None = None) -> None:
-        def write():
-            existing = list(self._db["survey_members"].rows_where("team = ? and via = ? and user_id = ?", [team, via, user_id]))
-            if existing:
-                if tz:
-                    self._db["survey_members"].update((team, via, user_id), {"tz": tz})
-                return
-            self._db["survey_members"].insert(
-                {"team": team, "via": via, "user_id": user_id, "tz": tz, "prompts": "on", "snoozed_until": None}
-            )
+    # Who is on a team is the organisation's word: an admin's roster (or,
+    # later, a sync from a Slack user group or a Teams team, through
+    # ``set_roster``). A round only ever asks the members it opened with.
 
-        await self._store.run(write)
+    async def join(self, team: str, via: str, user_id: str, tz: str | None = None) -> bool:
+        """Put a person on a team's roster; True if they weren't on it."""
+
+        def write() -> bool:
+            added = self._db.execute(
+                "INSERT INTO survey_members (team, via, user_id, tz, prompts, snoozed_until) VALUES (?, ?, ?, ?, 'on', NULL) "
+                "ON CONFLICT (team, via, user_id) DO NOTHING",
+                [team, via, user_id, tz],
+            ).rowcount == 1
+            if not added and tz:
+                self._db.execute("update survey_members set tz = ? where team = ? and via = ? and user_id = ?", [tz, team, via, user_id])
+            return added
+
+        return await self._store.run(write)
+
+    async def remove(self, team: str, via: str, user_id: str) -> bool:
+        """Take a person off one team's roster; True if they were on it."""
+        return await self._store.run(lambda: self._db.execute(
+            "delete from survey_members where team = ? and via = ? and user_id = ?", [team, via, user_id]).rowcount == 1)
+
+    async def set_roster(self, team: str, via: str, user_ids: set[str]) -> tuple[set[str], set[str]]:
+        """Make a team's roster on one platform exactly ``user_ids``, as a
+        sync from the platform's own groups would; returns (added, removed)."""
+
+        def write() -> tuple[set[str], set[str]]:
+            with self._db.atomic():
+                now = {r[0] for r in self._db.execute("select user_id from survey_members where team = ? and via = ?", [team, via])}
+                for user_id in user_ids - now:
+                    self._db.execute(
+                        "INSERT INTO survey_members (team, via, user_id, tz, prompts, snoozed_until) VALUES (?, ?, ?, NULL, 'on', NULL) "
+                        "ON CONFLICT (team, via, user_id) DO NOTHING", [team, via, user_id])
+                for user_id in now - user_ids:
+                    self._db.execute("delete from survey_members where team = ? and via = ? and user_id = ?", [team, via, user_id])
+            return user_ids - now, now - user_ids
+
+        return await self._store.run(write)
+
+    async def ask_to_join(self, team: str, via: str, user_id: str, name: str, today: str) -> bool:
+        """Record a person's request to join; True if it is new (or asked
+        again after an earlier answer), False if one is already waiting."""
+        return await self._store.run(lambda: self._db.execute(
+            "INSERT INTO survey_join_requests (team, via, user_id, name, state, asked_on) VALUES (?, ?, ?, ?, 'pending', ?) "
+            "ON CONFLICT (team, via, user_id) DO UPDATE SET state = 'pending', name = excluded.name, asked_on = excluded.asked_on "
+            "WHERE survey_join_requests.state <> 'pending'",
+            [team, via, user_id, name, today],
+        ).rowcount == 1)
+
+    async def decide_join(self, team: str, via: str, user_id: str, approve: bool) -> tuple[bool, str | None]:
+        """An admin's answer to a request, once: the guarded move from
+        pending decides, and an approval puts the person on the roster in
+        the same transaction. Returns (decided now, the request's state)."""
+
+        def write() -> tuple[bool, str | None]:
+            state = "approved" if approve else "declined"
+            with self._db.atomic():
+                won = self._db.execute(
+                    "update survey_join_requests set state = ? where team = ? and via = ? and user_id = ? and state = 'pending'",
+                    [state, team, via, user_id],
+                ).rowcount == 1
+                if won and approve:
+                    self._db.execute(
+                        "INSERT INTO survey_members (team, via, user_id, tz, prompts, snoozed_until) VALUES (?, ?, ?, NULL, 'on', NULL) "
+                        "ON CONFLICT (team, via, user_id) DO NOTHING", [team, via, user_id])
+            row = self._db.execute(
+                "select state from survey_join_requests where team = ? and via = ? and user_id = ?", [team, via, user_id]).fetchone()
+            return won, row[0] if row else None
+
+        return await self._store.run(write)
 
     async def leave(self, via: str, user_id: str) -> None:
         await self._store.run(lambda: self._db.execute("delete from survey_members where via = ? and user_id = ?", [via, user_id]))

@@ -92,3 +92,35 @@ async def test_a_round_opened_twice_at_once_is_one_round_with_its_storage_alloca
 
     counts = await runtime.store.run(lambda: {t: count(t) for t in ("survey_rounds", "survey_eligible", "survey_tokens", "survey_tallies", "survey_notes")})
     assert counts == {"survey_rounds": 1, "survey_eligible": 3, "survey_tokens": 3, "survey_tallies": 5 + 1, "survey_notes": 3}
+
+
+async def test_two_prompts_at_once_send_each_person_one_form(runtime: Runtime):
+    for n in range(3):
+        await Chat(runtime, user=f"u-{n}", team="north").say("/checkin settings")
+    checkin, ctx = runtime.engine.intent("checkin"), runtime.engine.system_context()
+    first, second = await asyncio.gather(checkin.prompt("north", ctx), checkin.prompt("north", ctx))
+    invited = sorted(r.to.target for r in first + second)
+    assert invited == ["u-0", "u-1", "u-2"]
+    used = await runtime.store.run(
+        lambda: runtime.store.db.execute("select state, count(*) from survey_tokens group by state order by state").fetchall()
+    )
+    assert used == [("sent", 3)]
+
+
+async def test_an_answer_sent_twice_at_once_counts_once(runtime: Runtime):
+    from bot.model import Action, Inbound
+
+    ada = Chat(runtime, user="u-ada", team="north")
+    await ada.say("/checkin")
+    await ada.say("Start check-in")
+    for answer in ("4", "3", "4", "only once"):
+        await ada.say(answer)
+    _, action, value = ada.channel._buttons[0]
+    press = Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada", action=Action(id=action, value=value))
+    first, second = await asyncio.gather(runtime.engine.handle(press), runtime.engine.handle(press))
+    said = [r.text for r in first + second]
+    assert len(said) == 2
+    assert sum("Your answers are in" in t for t in said) == 1 and sum("already been answered" in t for t in said) == 1
+    assert await runtime.store.surveys.response_count("checkin:north:2026-W48") == 1
+    notes = await runtime.store.run(lambda: runtime.store.db.execute("select count(*) from survey_notes where state = 'used'").fetchone()[0])
+    assert notes == 1

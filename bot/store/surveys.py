@@ -75,14 +75,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import random
 import secrets
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from bot.store.core import Store
+
+log = logging.getLogger(__name__)
 
 # Counts are stored offset by this, so each cell's integer has one width
 # (six bytes in SQLite's record format) from 0 answers to 2**47.
@@ -182,9 +186,17 @@ class Surveys:
         return self._store.db
 
     def _forget_history(self) -> None:
-        # Fold the write-ahead log into the database and empty it, so the
-        # log's sequence of pages can't tie an answer to a moment.
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Fold the write-ahead log into the database and empty it, so the
+        log's sequence of pages can't tie an answer to a moment. A reader on
+        another connection can hold a checkpoint back; try a few times, and
+        say so (without any answer) if the log could not be emptied."""
+        for attempt in range(5):
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.01 * (attempt + 1))
+        log.warning("the write-ahead log could not be emptied after a survey write (another connection is reading); "
+                    "it will be at the next one")
 
     # -- teams and members ---------------------------------------------------
 

@@ -49,7 +49,7 @@ def _print(reply: "Reply", chart_dir: Path | None) -> None:
 
 @cli.group()
 def checkins() -> None:
-    """Anonymous check-ins: close a week, print a report, set a team's cadence."""
+    """Anonymous check-ins: close a week, print a report, set a team's cadence and members."""
 
 
 @checkins.command()
@@ -62,10 +62,12 @@ def close(team: str) -> None:
         if await runtime.store.surveys.team(team) is None:
             click.echo(f"There's no check-in team called {team}.", err=True)
             return 2
-        replies = await _checkin(runtime).close_due(team, ctx, everything=True)
-        if not replies:
+        if not await runtime.store.surveys.open_rounds(team=team, instrument="checkin"):
             click.echo(f"The {team} team has no open check-in to close.")
             return 0
+        # Closing is one guarded write: if another process closed it at the
+        # same moment, that one posts the summary and this one posts nothing.
+        replies = await _checkin(runtime).close_due(team, ctx, everything=True)
         await _deliver(runtime, replies)
         click.echo(f"Closed. The summary is in the supervisors' channel (peerbot feed {runtime.settings.supervisor_channel}).")
         return 0
@@ -115,3 +117,29 @@ def team(name: str, day: str, hour: int, tz: str | None) -> None:
         return reply.text
 
     click.echo(with_runtime(work))
+
+
+@checkins.command()
+@click.argument("name")
+@click.option("--add", "add", multiple=True, metavar="USER", help="Put a person on the team (repeatable).")
+@click.option("--remove", "remove", multiple=True, metavar="USER", help="Take a person off the team (repeatable).")
+@click.option("--via", default="terminal", show_default=True, help="The platform the user ids are from: terminal, slack or teams.")
+def members(name: str, add: tuple[str, ...], remove: tuple[str, ...], via: str) -> None:
+    """List or change who is on a team. Only members when a check-in or
+    pulse opens are asked, so nobody can join to make up the numbers."""
+
+    async def work(runtime: "Runtime") -> int:
+        checkin, ctx = _checkin(runtime), runtime.engine.system_context()
+        replies: list["Reply"] = []
+        if add:
+            replies += await checkin.members(name.lower(), ["add", *add], via, ctx)
+        if remove:
+            replies += await checkin.members(name.lower(), ["remove", *remove], via, ctx)
+        if not (add or remove):
+            replies = await checkin.members(name.lower(), [], via, ctx)
+        here = [r for r in replies if r.to.kind == "here"]
+        await _deliver(runtime, [r for r in replies if r.to.kind != "here"])
+        click.echo(here[-1].text if here else "")
+        return 0
+
+    sys.exit(with_runtime(work))

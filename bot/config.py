@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     supervisor_channel: str = Field("supervisors", min_length=1, description="name of the peer-supervisor channel")
     kb_dir: Path | None = Field(None, description="an organisation's own knowledge entries (a directory)")
     timezone: str = Field("America/New_York", description="IANA time zone for new teams (each person can set their own)")
+    checkin_self_join: str = Field("request", pattern="^(request|off)$",
+                                   description="'/checkin join TEAM': 'request' asks the admins to approve, 'off' leaves the roster to admins")
     pulse_flag_at: int = Field(50, ge=1, le=99, description="a pulse index or sign at or past this (0-100) is flagged")
     pulse_sharp_change: int = Field(15, ge=1, le=100, description="points a pulse index or sign may worsen before it is flagged")
     form_idle_minutes: int = Field(30, ge=1, le=10080, description="minutes before a half-filled form asks to resume")

@@ -96,7 +96,7 @@ class Command:
                 elif token == "]":
                     optional = False
                 else:
-                    tokens.append(f"?{token}" if optional and token.isupper() else token)
+                    tokens.append(f"?{token}" if optional else token)
             if tokens:
                 shapes.append(tokens)
         return shapes
@@ -112,16 +112,17 @@ class Command:
     @staticmethod
     def _fits_shape(shape: list[str], words: list[str]) -> bool:
         for position, slot in enumerate(shape):
-            if slot.lstrip("?") in _FREE_TEXT or slot.startswith("--"):
+            name, optional = slot.lstrip("?"), slot.startswith("?")
+            if name in _FREE_TEXT or name.startswith("--"):
                 return True  # the rest is free text, or options follow
             if position >= len(words):
-                return slot.startswith("?")
+                return optional
             word = words[position]
-            if slot.islower() and word.lower() != slot:
+            if name.islower() and word.lower() != name:
                 return False
-            if slot.lstrip("?") == "REF" and not _REFERENCE.match(word):
+            if name == "REF" and not _REFERENCE.match(word):
                 return False
-            if slot.lstrip("?") in ("WEEKS", "HOUR") and not word.isdigit():
+            if name in ("WEEKS", "HOUR") and not word.isdigit():
                 return False
         return len(words) <= len(shape)
 

@@ -19,6 +19,7 @@ from intents.inputs import team_name, time_zone, whole_number
 from bot.store.surveys import TokenError
 from intents.surveying import (
     TOKEN_PROBLEMS,
+    ballot_of,
     clean_answers,
     preview,
     render_summary,
@@ -48,6 +49,14 @@ def zone(name: str | None) -> ZoneInfo | None:
     return time_zone(name) if name else None
 
 
+def _user_id(word: str) -> str:
+    """A user as an admin types them: an id, @id, or a Slack mention <@U123|name>."""
+    word = word.strip().strip(",")
+    if word.startswith("<@") and word.endswith(">"):
+        word = word[2:-1].split("|")[0]
+    return word.lstrip("@") if len(word) <= 100 else ""
+
+
 def period_of(moment: dt.datetime, tz: str) -> tuple[str, dt.datetime]:
     """The ISO week a moment falls in, in the team's time zone, and when it closes."""
     local = moment.astimezone(ZoneInfo(tz))
@@ -61,7 +70,8 @@ class Checkin(Intent):
     name = "checkin"
     commands = (
         Command("checkin", "an anonymous check-in, or your check-in settings", usage="[settings|snooze [WEEKS]|off|on|tz ZONE|join TEAM|leave]"),
-        Command("checkins", "team check-in results and cadence", usage="report TEAM | close TEAM | team TEAM DAY HOUR ZONE", role="supervisor"),
+        Command("checkins", "team check-in results, cadence and members", role="supervisor",
+                usage="report TEAM | close TEAM | members TEAM [add USER ...] | members TEAM [remove USER ...] | team TEAM DAY HOUR ZONE"),
     )
 
     def instrument(self, ctx: Context) -> Instrument:
@@ -74,9 +84,13 @@ class Checkin(Intent):
         return None
 
     async def _auto_join(self, msg: Inbound, ctx: Context) -> None:
-        """A channel that knows the person's team (the terminal's --team) joins them to it."""
+        """A channel that knows the person's team from the organisation joins
+        them to it. Only the terminal sets one (``peerbot chat --team``):
+        whoever runs a local deployment is its admin. A Slack user group or
+        Teams team sync would put people on the roster the same way, with
+        ``surveys.set_roster``."""
         if msg.team and msg.user != "anonymous" and not await ctx.store.surveys.memberships(msg.channel, msg.user):
-            await self._join(msg.team, msg, ctx)
+            await self._add_member(msg.team, msg.channel, msg.user, ctx)
 
     async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
         await self._auto_join(msg, ctx)
@@ -100,21 +114,78 @@ class Checkin(Intent):
         if verb in ("tz", "timezone"):
             return [await self._set_tz(msg, ctx, parts[1] if len(parts) > 1 else "")]
         if verb == "join" and len(parts) > 1:
-            return [await self._join(parts[1].lower(), msg, ctx)]
+            return await self._join(parts[1].lower(), msg, ctx)
         if verb == "leave":
             await ctx.store.surveys.leave(msg.channel, msg.user)
-            return [Reply(text="Done: you've left your check-in team, and you won't get check-in prompts. /checkin join TEAM brings you back.")]
+            return [Reply(text="Done: you've left your check-in team, and you won't get check-in prompts. /checkin join TEAM asks to come back.")]
         return [Reply(text="I didn't follow that. Try /checkin on its own to check in, or /checkin settings.")]
 
-    async def _join(self, team: str, msg: Inbound, ctx: Context) -> Reply:
+    @staticmethod
+    def _team_name_problem(team: str) -> str | None:
         if not team.replace("-", "").isalnum() or len(team) > 40:
-            return Reply(text=TEAM_NAME_HELP)
+            return TEAM_NAME_HELP
+        return None
+
+    async def _add_member(self, team: str, via: str, user: str, ctx: Context) -> bool:
+        """On the roster (creating the team with the default cadence if need be)."""
         if await ctx.store.surveys.team(team) is None:
             day, hour = DEFAULT_CADENCE
             await ctx.store.surveys.set_team(team, day, hour, ctx.settings.timezone)
-        await ctx.store.surveys.join(team, msg.channel, msg.user)
+        added = await ctx.store.surveys.join(team, via, user)
         await self._sync_jobs(team, ctx)
-        return Reply(text=f"You're in the {team} team's check-ins. " + await self._cadence_line(team, msg, ctx))
+        return added
+
+    async def _join(self, team: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        """Asking to join: membership comes from the organisation, so that
+        nobody can join a team to make up its numbers and read the rest."""
+        problem = self._team_name_problem(team)
+        if problem:
+            return [Reply(text=problem)]
+        if await ctx.store.surveys.team(team) is None:
+            return [Reply(text=f"There's no check-in team called {team}. Your supervisor can tell you your team's name.")]
+        if any(m.team == team for m in await ctx.store.surveys.memberships(msg.channel, msg.user)):
+            return [Reply(text=f"You're already in the {team} team's check-ins. " + await self._cadence_line(team, msg, ctx))]
+        admins = sorted(ctx.settings.admins)
+        if ctx.settings.checkin_self_join == "off" or not admins:
+            return [Reply(text=f"Check-in teams are kept by your organisation's admins, so one of them adds people to {team}. "
+                               "Asking your supervisor is a good place to start.")]
+        who = msg.user_name or msg.user
+        if not await ctx.store.surveys.ask_to_join(team, msg.channel, msg.user, who, ctx.now().date().isoformat()):
+            return [Reply(text=f"Your request to join the {team} team is with the admins already. I'll let you know here when one of them answers.")]
+        value = f"{team}|{msg.channel}|{msg.user}"
+        ask = [
+            Reply(text=f"{who} ({msg.channel} {msg.user}) would like to join the {team} team's check-ins. "
+                       "Only people who are really on the team should be: check-in results are shown once enough of the team answers.",
+                  choices=[Choice(label="Approve", action="checkin:approve", value=value),
+                           Choice(label="Decline", action="checkin:decline", value=value)],
+                  to=Destination.user(admin, via=msg.channel), dedupe=f"checkin:join-request:{value}:{ctx.now().date().isoformat()}")
+            for admin in admins
+        ]
+        return ask + [Reply(text=f"I've asked an admin to add you to the {team} team's check-ins. I'll let you know here when they have.")]
+
+    async def _decide(self, approve: bool, value: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        if not ctx.has_role("admin"):
+            return [Reply(text="Approving who joins a team is for admins, so I can't do that for you.")]
+        team, _, rest = value.partition("|")
+        via, _, user = rest.partition("|")
+        if not (team and via and user):
+            return [Reply(text="That button has lost its place. /checkins members TEAM add USER does the same.")]
+        decided, state = await ctx.store.surveys.decide_join(team, via, user, approve)
+        if state is None:
+            return [Reply(text="I can't find that request any more.")]
+        if not decided:
+            return [Reply(text=f"That request was already {state}, so nothing changed.")]
+        if approve:
+            await self._sync_jobs(team, ctx)
+            info = await ctx.store.surveys.team(team)
+            told = Reply(text=f"Good news: you're in the {team} team's check-ins now. Prompts come on {DAY_NAMES[info['weekday']]} "
+                              f"at {info['hour']:02d}:00 your time, starting with the next one.",
+                         to=Destination.user(user, via=via), dedupe=f"checkin:join:{team}:{via}:{user}:approved")
+            return [told, Reply(text=f"Done: {user} is on the {team} team now, and I've let them know.")]
+        told = Reply(text=f"An admin didn't add you to the {team} team's check-ins this time. If you think you belong on it, "
+                          "your supervisor can help sort it out. /checkin still works for any team you're on.",
+                     to=Destination.user(user, via=via), dedupe=f"checkin:join:{team}:{via}:{user}:declined")
+        return [told, Reply(text=f"Declined: {user} isn't added to {team}. I've let them know, kindly.")]
 
     async def _cadence_line(self, team: str, msg: Inbound, ctx: Context) -> str:
         info = await ctx.store.surveys.team(team)
@@ -125,7 +196,7 @@ class Checkin(Intent):
     async def _settings(self, msg: Inbound, ctx: Context) -> Reply:
         memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
         if not memberships:
-            return Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you (your supervisor can tell you the team's name).")
+            return Reply(text="You're not in a check-in team yet. /checkin join TEAM asks to be added (your supervisor can tell you the team's name).")
         lines = []
         for member in memberships:
             status = {"on": "on", "off": "stopped"}.get(member.prompts, member.prompts)
@@ -143,7 +214,7 @@ class Checkin(Intent):
 
     async def _prompts(self, msg: Inbound, ctx: Context, state: str) -> Reply:
         if not await ctx.store.surveys.set_preference(msg.channel, msg.user, prompts=state, snoozed_until=None):
-            return Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you.")
+            return Reply(text="You're not in a check-in team yet. /checkin join TEAM asks to be added.")
         if state == "off":
             return Reply(text="Okay, I've stopped check-in prompts for you. /checkin on starts them again, and /checkin works any time.")
         return Reply(text="Check-in prompts are back on. Thank you.")
@@ -152,7 +223,7 @@ class Checkin(Intent):
         if zone(name) is None:
             return Reply(text="I don't know that time zone. Try a name like America/Chicago, Europe/London or Australia/Sydney.")
         if not await ctx.store.surveys.set_preference(msg.channel, msg.user, tz=name):
-            return Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you.")
+            return Reply(text="You're not in a check-in team yet. /checkin join TEAM asks to be added.")
         for member in await ctx.store.surveys.memberships(msg.channel, msg.user):
             await self._sync_jobs(member.team, ctx)
         return Reply(text=f"Got it: your prompts now follow {name} time.")
@@ -164,16 +235,23 @@ class Checkin(Intent):
         label, closes = period_of(ctx.now(), info["tz"])
         return await ctx.store.surveys.open_round(
             f"checkin:{team}:{label}", "checkin", team, label, ctx.now().isoformat(timespec="seconds"),
-            closes.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+            closes.astimezone(dt.timezone.utc).isoformat(timespec="seconds"), ballot_of(self.instrument(ctx)),
         )
 
     async def _start(self, msg: Inbound, ctx: Context) -> list[Reply]:
         memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
         if not memberships:
-            return [Reply(text="You're not in a check-in team yet. /checkin join TEAM adds you (your supervisor can tell you the team's name).")]
+            return [Reply(text="You're not in a check-in team yet. /checkin join TEAM asks to be added (your supervisor can tell you the team's name).")]
         team = memberships[0].team
         rnd = await self._current_round(team, ctx)
         issued = await ctx.store.surveys.issue(rnd.id, [(msg.channel, msg.user)])
+        if not issued and rnd.status != "open":
+            return [Reply(text="This week's check-in has closed already. The next one comes round next week.")]
+        if not issued and not await ctx.store.surveys.was_on_round(rnd.id, msg.channel, msg.user):
+            # Only people on the team when a round opens are asked, so nobody
+            # can join to make up the numbers and read someone else's answers.
+            return [Reply(text=f"You joined the {team} team after this week's check-in went out, so your first one "
+                               "comes next week. Thank you for being here.")]
         if not issued:
             return [Reply(text="This week's check-in is already with you: look for my message with the Start check-in button. "
                                "If you've answered already, thank you.")]
@@ -222,6 +300,8 @@ class Checkin(Intent):
             return [Reply(text="Okay, nothing was stored. The Start check-in button still works this week if you change your mind.")]
         if verb == "snooze":
             return [await self._snooze(msg, ctx, 1)]
+        if verb in ("approve", "decline"):
+            return await self._decide(verb == "approve", action.value, msg, ctx)
         if verb == "off":
             return [await self._prompts(msg, ctx, "off")]
         return [Reply(text="That button doesn't do anything any more.")]
@@ -292,7 +372,10 @@ class Checkin(Intent):
 
     async def _close(self, rnd, ctx: Context) -> list[Reply]:
         instrument = self.instrument(ctx)
-        row = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda answers: summarise(instrument, answers))
+        closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda tallies: summarise(instrument, tallies), ctx.now())
+        if closing is None or not closing.first:
+            return []  # someone else closed it at the same moment, and posts it
+        row = closing.row
         rows = await ctx.store.surveys.summaries(rnd.team, "checkin")
         rows = [r for r in rows if r["label"] <= row["label"]]
         for_supervisors = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=True)
@@ -317,14 +400,53 @@ class Checkin(Intent):
             team = args[0].lower()
             if await ctx.store.surveys.team(team) is None:
                 return [Reply(text=f"There's no check-in team called {team}.")]
+            if not await ctx.store.surveys.open_rounds(team=team, instrument="checkin"):
+                return [Reply(text=f"The {team} team has no open check-in to close.")]
+            # Two presses at once both hear it closed; only one posts it.
             replies = await self.close_due(team, ctx, everything=True)
-            return replies + [Reply(text=f"Closed the {team} team's open check-in; the summary went to the supervisors' channel.")
-                              if replies else Reply(text=f"The {team} team has no open check-in to close.")]
+            return replies + [Reply(text=f"Closed the {team} team's open check-in; the summary went to the supervisors' channel.")]
+        if verb == "members" and args:
+            return await self.members(args[0].lower(), args[1:], msg.channel, ctx)
         if verb == "team" and len(args) >= 4:
             if not ctx.has_role("admin"):
                 return [Reply(text="Setting a team's cadence is for admins, so I can't do that for you.")]
             return [await self.set_cadence(args[0].lower(), args[1].lower()[:3], args[2], args[3], ctx)]
-        return [Reply(text="Try /checkins report TEAM, /checkins close TEAM, or (admins) /checkins team TEAM wed 10 America/Chicago.")]
+        return [Reply(text="Try /checkins report TEAM, /checkins close TEAM, /checkins members TEAM, or (admins) "
+                           "/checkins members TEAM add USER and /checkins team TEAM wed 10 America/Chicago.")]
+
+    async def members(self, team: str, words: list[str], via: str, ctx: Context) -> list[Reply]:
+        """The roster: who is on a team (from the organisation), and for
+        admins, adding and removing people. A round asks only the members
+        it opened with, so a change counts from the next round."""
+        problem = self._team_name_problem(team)
+        if problem:
+            return [Reply(text=problem)]
+        replies: list[Reply] = []
+        if words:
+            if not ctx.has_role("admin"):
+                return [Reply(text="Changing who is on a team is for admins, so I can't do that for you.")]
+            verb, people = words[0].lower(), [_user_id(w) for w in words[1:] if _user_id(w)]
+            if verb not in ("add", "remove") or not people:
+                return [Reply(text=f"Try /checkins members {team} add USER [USER...] or /checkins members {team} remove USER.")]
+            if verb == "remove" and await ctx.store.surveys.team(team) is None:
+                return [Reply(text=f"There's no check-in team called {team}.")]
+            for user in people:
+                if verb == "add" and await self._add_member(team, via, user, ctx):
+                    info = await ctx.store.surveys.team(team)
+                    replies.append(Reply(
+                        text=f"Hi, you've been added to the {team} team's check-ins: a short, anonymous check-in on "
+                             f"{DAY_NAMES[info['weekday']]} at {info['hour']:02d}:00 your time, starting with the next one. "
+                             "Taking part is always up to you; /checkin settings changes the prompts.",
+                        to=Destination.user(user, via=via), dedupe=f"checkin:added:{team}:{via}:{user}"))
+                elif verb == "remove":
+                    await ctx.store.surveys.remove(team, via, user)
+            if verb == "remove":
+                await self._sync_jobs(team, ctx)
+        if await ctx.store.surveys.team(team) is None:
+            return [Reply(text=f"There's no check-in team called {team}.")]
+        roster = await ctx.store.surveys.members(team)
+        listed = ", ".join(f"{m.user_id}" + (f" ({m.via})" if m.via != via else "") for m in roster) or "nobody yet"
+        return replies + [Reply(text=f"The {team} team ({len(roster)}): {listed}. Changes count from the next check-in or pulse.")]
 
     async def set_cadence(self, team: str, day: str, hour: str, tz: str, ctx: Context) -> Reply:
         if team_name(team) is None:

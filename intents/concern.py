@@ -26,7 +26,7 @@ from collections import OrderedDict
 from typing import Any
 
 from bot.model import Action, Choice, Destination, Form, Inbound, Reply
-from bot.store.concerns import post_key
+from bot.store.concerns import post_key, reporter_moment
 from intents.base import Command, Context, Intent
 from intents.concern_links import FloodGate, Links, business_deadline
 from intents.concern_text import (
@@ -416,7 +416,8 @@ class Concern(Intent):
             "hold": int(held),
             "state": "held" if held else "open",
         }
-        ref = await ctx.store.concerns.create(fields, now)
+        # An anonymous reporter's own moment is stored coarse (the hour, or the day).
+        ref = await ctx.store.concerns.create(fields, now if draft.named else reporter_moment(now, settings.timezone))
         _test_crash("concern-stored")
         if draft.person:
             self.gate(ctx).record(draft.person, now)
@@ -476,7 +477,8 @@ class Concern(Intent):
         if not held or len(people) < 1 + TOGETHER_NEEDED:
             return []
         together = ", ".join(r["ref"] for r in rows)
-        await ctx.store.concerns.release([r["ref"] for r in held], now, together)
+        # Coarse: the moment is the latest sender's, who may be anonymous.
+        await ctx.store.concerns.release([r["ref"] for r in held], reporter_moment(now, ctx.settings.timezone), together)
         lead = f"{len(people)} people on the same team have raised scope-drift concerns. These were held so that nobody stands alone, and go out together."
         replies: list[Reply] = []
         for old in held:
@@ -494,7 +496,8 @@ class Concern(Intent):
             return [Reply(text="I can't find a held concern with that reference that's yours.")]
         if row["state"] != "held":
             return [Reply(text=f"{row['ref']} has already gone to the peer supervisors.")]
-        await ctx.store.concerns.release([row["ref"]], ctx.now(), "")
+        moment = ctx.now() if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone)
+        await ctx.store.concerns.release([row["ref"]], moment, "")
         row = await ctx.store.concerns.get(row["ref"])
         assert row is not None
         self._plan_escalation(row, ctx)
@@ -700,7 +703,8 @@ class Concern(Intent):
             return [Reply(text="I couldn't match that answer to your concern, so nothing was sent.")]
         if row["state"] == "resolved":
             return [Reply(text=f"{row['ref']} is resolved, so answers aren't passed on any more. Nothing was sent.")]
-        event = await ctx.store.concerns.record(row["ref"], "the reporter", "answered", ctx.now())
+        moment = ctx.now() if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone)
+        event = await ctx.store.concerns.record(row["ref"], "the reporter", "answered", moment)
         choices = [Choice(label="Write to the reporter", action="concern:reply", value=row["ref"])] if reachable(row) else []
         post = Reply(
             text=f"The person who raised {row['ref']} answered:\n\n{values['text']}",

@@ -21,7 +21,7 @@ from bot.store.surveys import Round, TokenError
 from intents.base import Command, Context, Intent
 from intents.inputs import whole_number
 from intents.pulse_index import index_of, is_concerning, worsened
-from intents.surveying import TOKEN_PROBLEMS, clean_answers, preview, send, summarise, survey_form, to_supervisors, unpack
+from intents.surveying import TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, summarise, survey_form, to_supervisors, unpack
 from knowledge.instruments import Instrument, load_instruments
 
 THANKS = "Thank you. Your answers are in, stored without your name. The team's picture comes when the pulse closes, if enough people take part."
@@ -73,7 +73,8 @@ class Pulse(Intent):
         if not team:
             return [Reply(text="Which team? Add --team TEAM. " + USAGE)]
         if await ctx.store.surveys.team(team) is None:
-            return [Reply(text=f"There's no team called {team}. People join one with /checkin join {team}.")]
+            return [Reply(text=f"There's no team called {team}. An admin sets one up with /checkins team {team} wed 10 ZONE "
+                               f"and adds people with /checkins members {team} add USER.")]
         if verb == "start":
             return await self.start(team, words[1].lower() if len(words) > 1 else "co-optation", options.get("days", "5"), options.get("every"), ctx)
         if verb == "status":
@@ -110,7 +111,7 @@ class Pulse(Intent):
         closes = opens + dt.timedelta(days=running_days)
         label = opens.isoformat(timespec="minutes")
         rnd = await ctx.store.surveys.open_round(f"pulse:{team}:{instrument_id}:{label}", instrument_id, team, label,
-                                                 opens.isoformat(), closes.isoformat())
+                                                 opens.isoformat(), closes.isoformat(), ballot_of(instrument))
         issued = await ctx.store.surveys.issue(rnd.id, [(m.via, m.user_id) for m in members])
         if ctx.schedule is not None:
             ctx.schedule.at(f"pulse:close:{rnd.id}", "pulse:close", {"round": rnd.id}, closes)
@@ -236,8 +237,8 @@ class Pulse(Intent):
         return replies
 
     def _summarise(self, instrument: Instrument):
-        def work(answers: list[dict[str, Any]]) -> dict[str, Any]:
-            summary = summarise(instrument, answers)
+        def work(tallies) -> dict[str, Any]:
+            summary = summarise(instrument, tallies)
             summary["index"] = index_of(instrument, {k: v["mean"] for k, v in summary["items"].items()})
             return summary
 
@@ -245,7 +246,10 @@ class Pulse(Intent):
 
     async def _close(self, rnd: Round, ctx: Context) -> list[Reply]:
         instrument = self.instruments(ctx)[rnd.instrument]
-        row = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, self._summarise(instrument))
+        closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, self._summarise(instrument), ctx.now())
+        if closing is None or not closing.first:
+            return []  # someone else closed it at the same moment, and posts it
+        row = closing.row
         rows = [r for r in await ctx.store.surveys.summaries(rnd.team, rnd.instrument) if r["label"] <= row["label"]]
         for_supervisors = await self.render(instrument, rnd.team, rows, ctx, for_team=False)
         replies = [to_supervisors(ctx, for_supervisors, key=f"pulse:summary:{rnd.id}")]

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import random
 import re
-import statistics
 from typing import Any
 
 from bot.model import Choice, Destination, FieldKind, Form, FormField, Option, Reply
-from bot.store.surveys import TokenError
+from bot.store.surveys import Ballot, Tallies, TokenError
 from intents.base import Context
 from knowledge.distress import support_resources
 from knowledge.instruments import Instrument, ItemKind
@@ -72,6 +71,19 @@ def identifying_bits(text: str) -> list[str]:
         if bit not in seen:
             seen.append(bit)
     return seen
+
+
+def ballot_of(instrument: Instrument) -> Ballot:
+    """What a round of this instrument allocates when it opens: a count cell
+    per answer point of each scale question, note slots for each text one."""
+    return Ballot(
+        scales={i.id: list(range(i.scale.min, i.scale.max + 1)) for i in instrument.scale_items() if i.scale is not None},
+        notes={i.id: i.max_length for i in instrument.items if i.kind is ItemKind.text},
+    )
+
+
+def note_sizes(instrument: Instrument) -> dict[str, int]:
+    return ballot_of(instrument).notes
 
 
 def survey_form(intent: str, instrument: Instrument, token: str, initial: dict[str, Any] | None = None) -> Form:
@@ -173,9 +185,11 @@ async def send(ctx: Context, instrument: Instrument, value: str, thanks: str) ->
                     return [Reply(text="One of those answers is out of range, so I didn't store anything. Could you try the form again?")]
             elif len(str(answer)) > item.max_length:
                 return [Reply(text="That note is longer than the form allows, so I didn't store anything. Could you shorten it?")]
-        await ctx.store.surveys.redeem(token, answers)
+        await ctx.store.surveys.redeem(token, answers, note_sizes(instrument))
     except TokenError as exc:
         return [Reply(text=TOKEN_PROBLEMS[exc.reason])]
+    except ValueError:
+        return [Reply(text="One of those answers doesn't fit the form, so I didn't store anything. Could you try the form again?")]
     replies = [Reply(text=thanks)]
     low = [i for i in instrument.items if i.low_at_or_below is not None and i.id in answers and answers[i.id] <= i.low_at_or_below]
     if low:
@@ -202,19 +216,20 @@ def low_answer_reply(ctx: Context) -> Reply:
 # -- summaries ---------------------------------------------------------------
 
 
-def summarise(instrument: Instrument, answers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Team-level numbers for one round: per item, how many chose each point
-    and the average; notes in random order."""
+def summarise(instrument: Instrument, tallies: Tallies) -> dict[str, Any]:
+    """Team-level numbers for one round, from its count cells: per item, how
+    many chose each point and the average; notes in random order."""
     items: dict[str, Any] = {}
     for item in instrument.scale_items():
         assert item.scale is not None
-        values = [a[item.id] for a in answers if isinstance(a.get(item.id), int)]
+        counts = {p: tallies.counts.get(item.id, {}).get(p, 0) for p in range(item.scale.min, item.scale.max + 1)}
+        answered = sum(counts.values())
         items[item.id] = {
-            "counts": {str(p): values.count(p) for p in range(item.scale.min, item.scale.max + 1)},
-            "mean": round(statistics.fmean(values), 2) if values else None,
-            "answered": len(values),
+            "counts": {str(p): n for p, n in counts.items()},
+            "mean": round(sum(p * n for p, n in counts.items()) / answered, 2) if answered else None,
+            "answered": answered,
         }
-    notes = [a[i.id] for a in answers for i in instrument.items if i.kind is ItemKind.text and a.get(i.id)]
+    notes = [note for i in instrument.items if i.kind is ItemKind.text for note in tallies.notes.get(i.id, [])]
     random.shuffle(notes)
     return {"items": items, "notes": notes}
 

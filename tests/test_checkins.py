@@ -14,6 +14,14 @@ def person(runtime: Runtime, user: str, team: str = "north", name: str | None = 
     return Chat(runtime, user=user, name=name or user, team=team)
 
 
+async def team(runtime: Runtime, size: int) -> list[Chat]:
+    """People on the team before its week's check-in opens (only they are asked)."""
+    people = [person(runtime, f"u-{n}") for n in range(size)]
+    for chat in people:
+        await chat.say("/checkin settings")
+    return people
+
+
 async def check_in(chat: Chat, energy: str = "4", supported: str = "3", peer_work: str = "4", note: str = "") -> str:
     """Answer this week's check-in from the start; return what the bot said at the end."""
     invitation = await chat.say("/checkin")
@@ -90,8 +98,7 @@ async def test_a_low_answer_gets_a_kind_private_reply_and_sends_nothing_to_anyon
 
 
 async def test_results_are_withheld_below_the_minimum_group(runtime: Runtime):
-    for n in range(4):  # k - 1 people, with k = 5
-        chat = person(runtime, f"u-{n}")
+    for n, chat in enumerate(await team(runtime, 4)):  # k - 1 people, with k = 5
         await check_in(chat, note=f"note number {n}")
         await chat.say("Send")
     admin = person(runtime, "u-root")
@@ -103,8 +110,7 @@ async def test_results_are_withheld_below_the_minimum_group(runtime: Runtime):
 
 
 async def test_results_are_shown_at_the_minimum_group_to_supervisors_and_the_team(runtime: Runtime):
-    for n in range(5):
-        chat = person(runtime, f"u-{n}")
+    for n, chat in enumerate(await team(runtime, 5)):
         await check_in(chat, energy=str(1 + n), note=f"note number {n}")
         await chat.say("Send")
     supervisor = person(runtime, "u-sam", team=None)
@@ -123,8 +129,7 @@ async def test_check_in_results_are_for_supervisors_only(runtime: Runtime):
 
 async def test_a_week_shows_its_change_from_the_last_and_a_trend_chart(runtime: Runtime, clock: Clock):
     for week, energy in ((0, "2"), (1, "4")):
-        for n in range(5):
-            chat = person(runtime, f"u-{n}")
+        for chat in await team(runtime, 5):
             await check_in(chat, energy=energy)
             await chat.say("Send")
         await person(runtime, "u-root").say("/checkins close north")
@@ -208,7 +213,7 @@ async def test_a_tampered_or_garbled_answer_is_refused_and_nothing_is_stored(run
 
     replies = await runtime.engine.handle(Inbound(channel="slack", user="U1", conversation="D1", action=Action(id="checkin:send", value=tampered)))
     assert "didn't store anything" in replies[0].text or "can't find that form" in replies[0].text
-    assert await runtime.store.run(lambda: runtime.store.db.execute("select count(*) from survey_responses").fetchone()[0]) == 0
+    assert await runtime.store.surveys.response_count(this_week(runtime)) == 0
 
 
 async def test_checkin_typed_in_a_shared_channel_goes_to_a_direct_message(runtime: Runtime):
@@ -243,8 +248,7 @@ def test_the_report_from_the_shell_saves_the_chart_or_says_why_there_is_none(tmp
         runtime = await build_runtime(settings, now=clock)
         try:
             for _ in range(count):
-                for n in range(5):
-                    chat = person(runtime, f"u-{n}")
+                for chat in await team(runtime, 5):
                     await check_in(chat)
                     await chat.say("Send")
                 await person(runtime, "u-root").say("/checkins close north")
@@ -275,8 +279,7 @@ def test_rounds_are_named_as_people_say_them():
 
 async def test_the_trend_chart_keeps_each_question_on_its_own_scale_and_shows_who_answered(runtime: Runtime, clock: Clock):
     for week in range(2):
-        for n in range(5 + week):
-            chat = person(runtime, f"u-{n}")
+        for chat in await team(runtime, 5 + week):
             await check_in(chat, energy="3", supported="4")
             await chat.say("Send")
         await person(runtime, "u-root").say("/checkins close north")

@@ -65,10 +65,11 @@ async def press_in_modal(bot: Bot, view: dict[str, Any], element: dict[str, Any]
 
 
 async def join(bot: Bot, fake: FakeSlack, user: str, team: str = "north") -> None:
-    before = len(fake.responses)
-    await bot.command("/checkin", f"join {team}", user=user)
-    [*_, said] = await fake.wait_for_response(before + 1)
-    assert f"You're in the {team} team" in shown_text(said)
+    """On the team's roster, as an admin put them there (the admin's own
+    command is tested below, in test_an_admin_keeps_the_roster_in_slack)."""
+    if await bot.runtime.store.surveys.team(team) is None:
+        await bot.runtime.store.surveys.set_team(team, "wed", 10, "America/New_York")
+    await bot.runtime.store.surveys.join(team, "slack", user)
 
 
 async def answer_survey(bot: Bot, fake: FakeSlack, invitation: dict[str, Any], start_label: str, values: dict[str, Any], *, user: str) -> dict[str, Any]:
@@ -402,3 +403,36 @@ async def test_a_long_note_in_any_script_survives_the_preview_buttons(bot: Bot, 
     assert "Your answers are in" in shown_text(thanks["view"])
     [rnd] = await bot.runtime.store.surveys.open_rounds(team="north")
     assert await bot.runtime.store.surveys.response_count(rnd.id) == 1
+
+
+async def test_an_admin_keeps_the_roster_in_slack_and_answers_a_request_to_join(bot: Bot, slack_api: FakeSlack):
+    before = len(slack_api.responses)
+    await bot.command("/checkins", "team north wed 10 America/Chicago", user="U-ROOT")
+    await bot.command("/checkins", "members north add <@U1|ada>", user="U-ROOT")
+    [*_, said] = await slack_api.wait_for_response(before + 2)
+    assert "The north team (1): U1." in shown_text(said)
+    await bot.runtime.courier.deliver_due()  # to other people, through the outbox
+    [welcome] = await dm_count(slack_api, "U1", 1)
+    assert "you've been added to the north team's check-ins" in shown_text(welcome)
+
+    # Someone asks to join: the admin gets Approve and Decline, the person hears back.
+    before = len(slack_api.responses)
+    await bot.command("/checkin", "join north", user="U2")
+    [*_, said] = await slack_api.wait_for_response(before + 1)
+    assert "I've asked an admin to add you to the north team" in shown_text(said)
+    assert [m.user_id for m in await bot.runtime.store.surveys.members("north")] == ["U1"]
+    await bot.runtime.courier.deliver_due()
+    [ask] = await dm_count(slack_api, "U-ROOT", 1)
+    await bot.press(button(ask, "Approve"), user="U-ROOT", channel="DU-ROOT")
+    for _ in range(400):  # Bolt acts after acknowledging
+        if len(await bot.runtime.store.surveys.members("north")) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert [m.user_id for m in await bot.runtime.store.surveys.members("north")] == ["U1", "U2"]
+    for _ in range(400):  # and queues the answer to the person in the outbox
+        await bot.runtime.courier.deliver_due()
+        if dms(slack_api, "U2"):
+            break
+        await asyncio.sleep(0.02)
+    [told] = dms(slack_api, "U2")
+    assert "you're in the north team's check-ins now" in shown_text(told)

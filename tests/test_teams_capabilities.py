@@ -61,6 +61,13 @@ async def bind_supervisors(teams: Teams) -> None:
     assert (await teams.post(body)).status in (200, 201)
 
 
+async def join(teams: Teams, user: str, team: str = "north") -> None:
+    """An admin puts the person on the team's roster, in a chat with the bot."""
+    calls = await teams.say(f"checkins members {team} add aad-{user}", user="root")
+    assert any(f"The {team} team" in (c.text or "") and f"aad-{user}" in (c.text or "") for c in calls)
+    await teams.runtime.courier.deliver_due()  # their welcome, through the outbox
+
+
 def mentions_anywhere(calls: list[Call], text: str) -> bool:
     return any(text in json.dumps(c.body) for c in calls)
 
@@ -70,8 +77,7 @@ def mentions_anywhere(calls: list[Call], text: str) -> bool:
 
 async def test_a_scheduled_check_in_reaches_a_teams_user_and_is_answered_in_the_card(teams: Teams):
     await install(teams, "ada")
-    [joined] = await teams.say("checkin join north")
-    assert "You're in the north team" in joined.text
+    await join(teams, "ada")
 
     # The weekly prompt, proactively, through the conversation reference kept at install.
     before = len(teams.connector.calls)
@@ -79,7 +85,7 @@ async def test_a_scheduled_check_in_reaches_a_teams_user_and_is_answered_in_the_
     [prompt] = teams.connector.calls[before:]
     assert prompt.conversation == "a:chat-ada" and prompt.method == "POST" and prompt.activity_id is None
     assert "check-in time for the north team" in card_text(prompt.card)
-    assert await teams.runtime.store.outbox.counts() == {}  # the token is never queued next to the person
+    assert await teams.runtime.store.outbox.counts() == {"delivered": 1}  # only the roster welcome: the token is never queued
 
     # Start: the form arrives as a card.
     before = len(teams.connector.calls)
@@ -120,7 +126,7 @@ async def test_a_scheduled_check_in_reaches_a_teams_user_and_is_answered_in_the_
 
 
 async def test_checkin_typed_in_the_chat_answers_there_with_the_start_button(teams: Teams):
-    await teams.say("checkin join north")
+    await join(teams, "ada")
     [invitation] = await teams.say("checkin")
     assert invitation.conversation == "a:chat-ada"
     assert pressed(invitation.card, "Start check-in")["peerbot"]["value"]
@@ -233,7 +239,7 @@ async def test_a_pulse_reaches_every_teams_member_and_the_results_reach_the_supe
     for user in [*members, "sam"]:
         await install(teams, user)
     for user in members:
-        await teams.say("checkin join north", user=user)
+        await join(teams, user)
     pulse = teams.runtime.engine.intent("pulse")
     instrument = pulse.instruments(teams.runtime.engine.system_context())["co-optation"]
     answers = {item.id: str(item.scale.min) for item in instrument.scale_items()}
@@ -260,7 +266,7 @@ async def test_a_pulse_reaches_every_teams_member_and_the_results_reach_the_supe
 
 
 async def test_a_long_note_in_any_script_survives_the_preview_buttons(teams: Teams):
-    await teams.say("checkin join north")
+    await join(teams, "ada")
     [invitation] = await teams.say("checkin")
     await teams.press(pressed(invitation.card, "Start check-in"))
     form = teams.connector.calls[-1].card

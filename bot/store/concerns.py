@@ -7,6 +7,16 @@ link only when they asked to hear back, and then only encrypted (the key is
 in configuration, never here), deleted when the concern is resolved.
 Resolved concerns lose their text after the retention period; the row
 stays, so counts survive.
+
+An anonymous concern's own times are coarse (``reporter_moment``): the hour
+during business hours, the day outside them, when many people are active
+and few are, so a time can't be matched with someone's activity on the
+chat platform. Audit events carry random ids, not a sequence shared by
+every concern, and are ordered by a sequence number within their concern.
+(Rows are still appended to the file's pages in the order they are
+written; the times near an anonymous concern's row are the other concerns'
+times. Keeping anonymous concerns apart on disk, as surveys are, is the
+next step.)
 """
 
 from __future__ import annotations
@@ -30,6 +40,41 @@ PURGED_COLUMNS = ("body", "resolution", "reporter_id", "reporter_name", "reporte
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+BUSINESS_HOURS = range(8, 19)
+
+
+def reporter_moment(moment: dt.datetime, timezone: str) -> dt.datetime:
+    """How precisely an anonymous reporter's own actions are timed: the
+    start of the hour on a weekday from 08:00 to 18:59 in ``timezone``,
+    otherwise the start of the day (few people are active then, so an hour
+    would point to them)."""
+    from zoneinfo import ZoneInfo
+
+    local = moment.astimezone(ZoneInfo(timezone))
+    if local.weekday() < 5 and local.hour in BUSINESS_HOURS:
+        coarse = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        coarse = dt.datetime.combine(local.date(), dt.time(), tzinfo=local.tzinfo)
+    return coarse.astimezone(dt.timezone.utc)
+
+
+def _add_event(db, ref: str, at: str, who: str, what: str) -> int:
+    """One audit event under a random id (no sequence shared across
+    concerns), numbered within its own concern for the trail's order."""
+    for _ in range(5):
+        event_id = secrets.randbelow(2**62) + 1
+        try:
+            db.execute(
+                "INSERT INTO concern_events (id, ref, seq, at, who, what) "
+                "VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM concern_events WHERE ref = ?), ?, ?, ?)",
+                [event_id, ref, ref, at, who, what],
+            )
+            return event_id
+        except sqlite3.IntegrityError:
+            continue
+    raise RuntimeError("could not draw a free event id")
 
 
 def new_ref() -> str:
@@ -61,9 +106,9 @@ class Concerns:
                 try:
                     with db.atomic():
                         db["concerns"].insert(row)
-                        db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "the reporter", "what": "raised"})
+                        _add_event(db, ref, _iso(now), "the reporter", "raised")
                         if row.get("state") == "held":
-                            db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "peerbot", "what": "held"})
+                            _add_event(db, ref, _iso(now), "peerbot", "held")
                     return ref
                 except sqlite3.IntegrityError:
                     continue  # that reference is taken: draw another
@@ -79,9 +124,7 @@ class Concerns:
             with db.atomic():
                 if changes:
                     db["concerns"].update(ref, changes)
-                table = db["concern_events"]
-                table.insert({"ref": ref, "at": _iso(now), "who": who, "what": what})
-                return int(table.last_pk)
+                return _add_event(db, ref, _iso(now), who, what)
 
         return await self._store.run(write)
 
@@ -93,7 +136,7 @@ class Concerns:
             with db.atomic():
                 for ref in refs:
                     db["concerns"].update(ref, {"state": "open", "released_at": _iso(now), "released_with": together})
-                    db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "peerbot", "what": "released"})
+                    _add_event(db, ref, _iso(now), "peerbot", "released")
 
         await self._store.run(write)
 
@@ -112,7 +155,7 @@ class Concerns:
             with db.atomic():
                 for ref in refs:
                     db["concerns"].update(ref, {**{c: None for c in PURGED_COLUMNS}, "purged_at": _iso(now)})
-                    db["concern_events"].insert({"ref": ref, "at": _iso(now), "who": "peerbot", "what": "purged"})
+                    _add_event(db, ref, _iso(now), "peerbot", "purged")
             return refs
 
         return await self._store.run(write)
@@ -128,7 +171,7 @@ class Concerns:
 
     async def events(self, ref: str) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
-            return list(self._store.db["concern_events"].rows_where("ref = ?", [ref], order_by="id"))
+            return list(self._store.db["concern_events"].rows_where("ref = ?", [ref], order_by="seq"))
 
         return await self._store.run(read)
 

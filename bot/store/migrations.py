@@ -5,6 +5,8 @@ crash part-way leaves the step pending, never half-applied. Steps are only
 ever added at the end; an applied step is never edited.
 """
 
+import json
+
 from sqlite_utils import Database, Migrations
 
 migrations = Migrations("peerbot")
@@ -211,3 +213,106 @@ def _outbox_post_keys(db: Database) -> None:
     # status back after a new one.
     db["outbox"].add_column("post_key", str)
     db["outbox"].create_index(["via", "address_kind", "address_id", "post_key"])
+
+
+@migrations(name="0010_surveys_allocated_at_open")
+def _surveys_allocated_at_open(db: Database) -> None:
+    """Answers as counts and pre-allocated slots (see bot/store/surveys.py):
+    nothing about a round is written per answer in a new place any more.
+
+    Rounds open at upgrade are carried over: their answers are tallied into
+    the new cells and their notes moved into slots, the people already sent
+    the form keep their tokens, and the old one-row-per-answer tables are
+    deleted (secure_delete overwrites them)."""
+    import secrets
+    from random import SystemRandom
+
+    from bot.store.surveys import ANSWERS, COUNT_BASE, note_slot_size, pack_note
+
+    shuffle = SystemRandom().shuffle
+    for old in ("survey_issued", "survey_tokens", "survey_responses"):
+        db.execute(f"ALTER TABLE {old} RENAME TO legacy_{old}")
+    db.execute(
+        "CREATE TABLE survey_eligible (round_id TEXT NOT NULL, via TEXT NOT NULL, user_id TEXT NOT NULL, "
+        "sent INTEGER NOT NULL, PRIMARY KEY (round_id, via, user_id))"
+    )
+    db.execute("CREATE TABLE survey_tokens (id INTEGER PRIMARY KEY, round_id TEXT NOT NULL, token_hash TEXT NOT NULL, state TEXT NOT NULL)")
+    db.execute("CREATE INDEX survey_tokens_round ON survey_tokens (round_id)")
+    db.execute("CREATE TABLE survey_tallies (id INTEGER PRIMARY KEY, round_id TEXT NOT NULL, item TEXT NOT NULL, point INTEGER NOT NULL, n INTEGER NOT NULL)")
+    db.execute("CREATE INDEX survey_tallies_round ON survey_tallies (round_id)")
+    db.execute("CREATE TABLE survey_notes (id INTEGER PRIMARY KEY, round_id TEXT NOT NULL, item TEXT NOT NULL, state TEXT NOT NULL, body BLOB NOT NULL)")
+    db.execute("CREATE INDEX survey_notes_round ON survey_notes (round_id)")
+
+    try:
+        from knowledge.instruments import ItemKind, load_instruments
+
+        bundled = load_instruments()
+    except Exception:  # the store must open even if the knowledge folder doesn't load
+        bundled = {}
+    for round_id, instrument_id, team in db.execute("select id, instrument, team from survey_rounds where status = 'open'").fetchall():
+        answers = [json.loads(r[0]) for r in db.execute("select answers from legacy_survey_responses where round_id = ?", [round_id])]
+        scales: dict[str, set[int]] = {}
+        notes: dict[str, int] = {}
+        known = bundled.get(instrument_id)
+        for item in known.items if known else []:
+            if item.kind is ItemKind.scale:
+                scales[item.id] = set(range(item.scale.min, item.scale.max + 1))
+            else:
+                notes[item.id] = item.max_length
+        for answer in answers:
+            for key, value in answer.items():
+                if isinstance(value, int):
+                    scales.setdefault(key, set()).add(value)
+                else:
+                    notes[key] = max(notes.get(key, 2000), len(str(value)))
+        issued = [tuple(r) for r in db.execute("select via, user_id from legacy_survey_issued where round_id = ?", [round_id])]
+        members = [tuple(r) for r in db.execute("select via, user_id from survey_members where team = ?", [team])]
+        people = [(p, 1) for p in issued] + [(p, 0) for p in members if p not in issued]
+        shuffle(people)
+        for (via, user_id), sent in people:
+            db.execute("insert into survey_eligible values (?, ?, ?, ?)", [round_id, via, user_id, sent])
+        tokens = [(h, "used" if used else "sent") for h, used in db.execute(
+            "select token_hash, redeemed from legacy_survey_tokens where round_id = ?", [round_id])]
+        tokens += [(secrets.token_hex(32), "free") for _ in range(max(0, len(people) - len(tokens)))]
+        shuffle(tokens)
+        for digest, state in tokens:
+            db.execute("insert into survey_tokens (round_id, token_hash, state) values (?, ?, ?)", [round_id, digest, state])
+        cells = [(item, point) for item, points in scales.items() for point in sorted(points)] + [(ANSWERS, 0)]
+        shuffle(cells)
+        for item, point in cells:
+            n = len(answers) if item == ANSWERS else sum(1 for a in answers if a.get(item) == point)
+            db.execute("insert into survey_tallies (round_id, item, point, n) values (?, ?, ?, ?)", [round_id, item, point, COUNT_BASE + n])
+        for item, chars in notes.items():
+            texts = [str(a[item]) for a in answers if a.get(item) not in (None, "") and not isinstance(a.get(item), int)]
+            slots = [pack_note(t, chars) for t in texts] + [secrets.token_bytes(note_slot_size(chars))
+                                                          for _ in range(max(len(people), len(texts)) - len(texts))]
+            states = ["used"] * len(texts) + ["free"] * (len(slots) - len(texts))
+            pairs = list(zip(states, slots))
+            shuffle(pairs)
+            for state, body in pairs:
+                db.execute("insert into survey_notes (round_id, item, state, body) values (?, ?, ?, ?)", [round_id, item, state, body])
+    for old in ("survey_issued", "survey_tokens", "survey_responses"):
+        db.execute(f"DELETE FROM legacy_{old}")
+        db.execute(f"DROP TABLE legacy_{old}")
+
+
+@migrations(name="0011_concern_events_without_a_shared_sequence")
+def _concern_events_without_a_shared_sequence(db: Database) -> None:
+    # Audit events get random ids from now on (bot/store/concerns.py), so an
+    # anonymous concern's events sit in no sequence shared with named ones;
+    # the trail is ordered by a number within each concern instead.
+    db["concern_events"].add_column("seq", int)
+    db.execute(
+        "UPDATE concern_events SET seq = (SELECT count(*) FROM concern_events e WHERE e.ref = concern_events.ref AND e.id <= concern_events.id)"
+    )
+    db["concern_events"].create_index(["ref", "seq"], unique=True)
+
+
+@migrations(name="0012_checkin_join_requests")
+def _checkin_join_requests(db: Database) -> None:
+    # Team membership comes from the organisation (an admin's roster); a
+    # person asking to join is a request an admin approves or declines.
+    db["survey_join_requests"].create(
+        {"team": str, "via": str, "user_id": str, "name": str, "state": str, "asked_on": str},
+        pk=("team", "via", "user_id"),
+    )

@@ -1,17 +1,70 @@
-"""Anonymous surveys (check-ins and pulses), anonymous by construction.
+"""Anonymous surveys (check-ins and pulses): anonymous on disk, not only in the schema.
 
-How a person answers without the store ever knowing who answered:
-- when a form is sent, the store records that the person was sent one
-  (``survey_issued``) and keeps only the hash of a random one-time token
-  (``survey_tokens``), with no link to the person; the token itself travels
-  to the person inside the message and the form, on the chat platform;
-- an answer comes back with its token; the hash is marked redeemed and the
-  answers are stored in ``survey_responses`` under a random id, with the
-  round only: no user, no time, no channel. A token redeems once, so a
-  second answer in a round is impossible;
-- those tables are WITHOUT ROWID and keyed by random or hashed values, and
-  the write-ahead log is checkpointed after each issue and redemption, so
-  neither row order nor the log's history joins an answer to a prompt.
+The threat: someone holds the database file (and its write-ahead log) and
+the configuration, at any moment, also before a round closes, and knows
+who was asked and in what order people answered (from the chat platform).
+They must not be able to tie an answer to a person better than chance.
+
+Why rows per answer can't do it: SQLite places each new row in the file in
+the order it is written, whatever the key (random keys and WITHOUT ROWID
+change the logical order, not the byte offsets within a page), and so does
+PostgreSQL's heap. Two tables written in the same order, "who was sent a
+form" and "the answers", are matched by reading offsets. So nothing here is
+written per answer in a new place. All of a round's storage is allocated
+when the round opens, in random order, and afterwards only updated in place
+with values of the same size:
+
+- ``survey_eligible``: the members of the team when the round opened (the
+  roster snapshot: nobody added later can be sent this round's form or
+  count toward the minimum group), with a flag set once each is sent it.
+  Who was sent a form is the most the store knows about anyone.
+- ``survey_tokens``: one slot per eligible person, created at open in
+  random order holding a random placeholder hash. Sending a form writes the
+  new token's hash into a slot chosen uniformly at random among free ones;
+  redeeming it flips the slot's state. The slot a person got says nothing
+  about when they were sent it, and there is no index on the hash (an
+  index entry written at sending time would sit in sending order); lookups
+  scan the few slots of open rounds.
+- ``survey_tallies``: one count cell per question and answer point, plus
+  one for the number of answers, created at open in random order. An
+  answer is ``UPDATE ... SET n = n + 1`` on the cells it chose, nothing
+  else. Counts start at ``COUNT_BASE`` (2**40) so the stored integer keeps
+  the same width as it grows (SQLite stores 0, 1, 2 and 128 in 0, 0, 1 and
+  2 bytes; a cell that grows is moved to a new offset, which would date its
+  last change). Everything a summary needs comes from these cells: how many
+  chose each point, averages, the number of answers; the pulse index is
+  arithmetic on item averages (intents/pulse_index.py), so no per-person
+  combination is ever needed or kept.
+- ``survey_notes``: free-text notes in slots created at open (one per
+  eligible person per text question) in random order, each filled with
+  random bytes of the full size of a note. A note is written, padded with
+  random bytes to that same size, into a slot chosen uniformly at random
+  among the empty ones. Byte offsets, pages, rowids and index order of the
+  notes are the random order of allocation.
+
+No table holds a time or a sequence tied to an answer: the only times are a
+round's opening and closing, the only sequences (rowids) are assigned at
+open. ``secure_delete`` overwrites what a close deletes, and the
+write-ahead log is checkpointed and truncated after every issue and answer,
+so the log never holds an ordered history of answers (it holds, for the
+milliseconds of one write, that one write, as any two copies of the file
+taken around one person's answer would show). What a copy of the file
+mid-round does show is the running totals: if the copier also knows that
+exactly one person has answered so far, the totals are that person's
+answer. The minimum group protects what is shown, not a disk taken after
+the first answer; that is why results are deleted at close and the
+database file belongs with the people who may see it.
+
+PostgreSQL (a later move): the SQL here is plain (``INSERT ... ON CONFLICT
+DO NOTHING``, ``UPDATE ... WHERE state = ?`` with rowcount). There an update
+writes a new row version, and dead versions of a count cell hold only
+counts, not who; but versions are placed in time order, so that move must
+keep the tables small and vacuumed (or batch increments) to keep the same
+promise.
+
+A token redeems once, guarded by its state (``sent`` to ``used``), so a
+second answer in a round is impossible. Rounds open and close exactly once
+(guarded writes); only the caller that closes a round summarises it.
 
 There is deliberately no query here that lists who has or has not
 answered: the data to answer it does not exist.
@@ -19,17 +72,66 @@ answered: the data to answer it does not exist.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import logging
 import random
 import secrets
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
-from bot import clock
 
 if TYPE_CHECKING:
     from bot.store.core import Store
+
+log = logging.getLogger(__name__)
+
+# Counts are stored offset by this, so each cell's integer has one width
+# (six bytes in SQLite's record format) from 0 answers to 2**47.
+COUNT_BASE = 1 << 40
+# The cell that counts answers to the round as a whole.
+ANSWERS = "*"
+# A note's slot holds a 4-byte length, the note in UTF-8 (up to 4 bytes a
+# character) and random padding, always this many bytes per allowed character.
+BYTES_PER_CHAR = 4
+
+
+def note_slot_size(max_chars: int) -> int:
+    return 4 + BYTES_PER_CHAR * max_chars
+
+
+def pack_note(text: str, max_chars: int) -> bytes:
+    data = text.encode("utf-8")
+    size = note_slot_size(max_chars)
+    if len(data) > size - 4:
+        raise ValueError("note too long for its slot")
+    return struct.pack(">I", len(data)) + data + secrets.token_bytes(size - 4 - len(data))
+
+
+def unpack_note(blob: bytes) -> str:
+    (length,) = struct.unpack(">I", blob[:4])
+    return blob[4:4 + length].decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """What a round's storage must hold, allocated at open: the answer
+    points of each scale question, and the longest note of each text one."""
+
+    scales: dict[str, list[int]] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)  # item id -> max characters
+
+
+@dataclass
+class Tallies:
+    """A round's answers as counts: what summaries are made from."""
+
+    answers: int
+    counts: dict[str, dict[int, int]]   # item -> point -> how many chose it
+    notes: dict[str, list[str]]         # item -> notes, in random order
 
 
 class TokenError(Exception):
@@ -38,6 +140,9 @@ class TokenError(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason  # "unknown", "used" or "closed"
+
+
+_RANDOM = random.SystemRandom()
 
 
 def token_hash(token: str) -> str:
@@ -65,6 +170,14 @@ class Round:
     status: str
 
 
+@dataclass
+class Closing:
+    """A closed round's stored summary, and whether this caller closed it."""
+
+    row: dict[str, Any]
+    first: bool
+
+
 class Surveys:
     def __init__(self, store: "Store"):
         self._store = store
@@ -74,9 +187,17 @@ class Surveys:
         return self._store.db
 
     def _forget_history(self) -> None:
-        # Fold the write-ahead log into the database and empty it, so the
-        # log's sequence of pages can't tie an answer to a moment.
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Fold the write-ahead log into the database and empty it, so the
+        log's sequence of pages can't tie an answer to a moment. A reader on
+        another connection can hold a checkpoint back; try a few times, and
+        say so (without any answer) if the log could not be emptied."""
+        for attempt in range(5):
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.01 * (attempt + 1))
+        log.warning("the write-ahead log could not be emptied after a survey write (another connection is reading); "
+                    "it will be at the next one")
 
     # -- teams and members ---------------------------------------------------
 
@@ -95,18 +216,78 @@ class Surveys:
     async def teams(self) -> list[dict[str, Any]]:
         return await self._store.run(lambda: list(self._db["survey_teams"].rows_where(order_by="name")))
 
-    async def join(self, team: str, via: str, user_id: str, tz: str | None = None) -> None:
-        def write():
-            existing = list(self._db["survey_members"].rows_where("team = ? and via = ? and user_id = ?", [team, via, user_id]))
-            if existing:
-                if tz:
-                    self._db["survey_members"].update((team, via, user_id), {"tz": tz})
-                return
-            self._db["survey_members"].insert(
-                {"team": team, "via": via, "user_id": user_id, "tz": tz, "prompts": "on", "snoozed_until": None}
-            )
+    # Who is on a team is the organisation's word: an admin's roster (or,
+    # later, a sync from a Slack user group or a Teams team, through
+    # ``set_roster``). A round only ever asks the members it opened with.
 
-        await self._store.run(write)
+    async def join(self, team: str, via: str, user_id: str, tz: str | None = None) -> bool:
+        """Put a person on a team's roster; True if they weren't on it."""
+
+        def write() -> bool:
+            added = self._db.execute(
+                "INSERT INTO survey_members (team, via, user_id, tz, prompts, snoozed_until) VALUES (?, ?, ?, ?, 'on', NULL) "
+                "ON CONFLICT (team, via, user_id) DO NOTHING",
+                [team, via, user_id, tz],
+            ).rowcount == 1
+            if not added and tz:
+                self._db.execute("update survey_members set tz = ? where team = ? and via = ? and user_id = ?", [tz, team, via, user_id])
+            return added
+
+        return await self._store.run(write)
+
+    async def remove(self, team: str, via: str, user_id: str) -> bool:
+        """Take a person off one team's roster; True if they were on it."""
+        return await self._store.run(lambda: self._db.execute(
+            "delete from survey_members where team = ? and via = ? and user_id = ?", [team, via, user_id]).rowcount == 1)
+
+    async def set_roster(self, team: str, via: str, user_ids: set[str]) -> tuple[set[str], set[str]]:
+        """Make a team's roster on one platform exactly ``user_ids``, as a
+        sync from the platform's own groups would; returns (added, removed)."""
+
+        def write() -> tuple[set[str], set[str]]:
+            with self._db.atomic():
+                now = {r[0] for r in self._db.execute("select user_id from survey_members where team = ? and via = ?", [team, via])}
+                for user_id in user_ids - now:
+                    self._db.execute(
+                        "INSERT INTO survey_members (team, via, user_id, tz, prompts, snoozed_until) VALUES (?, ?, ?, NULL, 'on', NULL) "
+                        "ON CONFLICT (team, via, user_id) DO NOTHING", [team, via, user_id])
+                for user_id in now - user_ids:
+                    self._db.execute("delete from survey_members where team = ? and via = ? and user_id = ?", [team, via, user_id])
+            return user_ids - now, now - user_ids
+
+        return await self._store.run(write)
+
+    async def ask_to_join(self, team: str, via: str, user_id: str, name: str, today: str) -> bool:
+        """Record a person's request to join; True if it is new (or asked
+        again after an earlier answer), False if one is already waiting."""
+        return await self._store.run(lambda: self._db.execute(
+            "INSERT INTO survey_join_requests (team, via, user_id, name, state, asked_on) VALUES (?, ?, ?, ?, 'pending', ?) "
+            "ON CONFLICT (team, via, user_id) DO UPDATE SET state = 'pending', name = excluded.name, asked_on = excluded.asked_on "
+            "WHERE survey_join_requests.state <> 'pending'",
+            [team, via, user_id, name, today],
+        ).rowcount == 1)
+
+    async def decide_join(self, team: str, via: str, user_id: str, approve: bool) -> tuple[bool, str | None]:
+        """An admin's answer to a request, once: the guarded move from
+        pending decides, and an approval puts the person on the roster in
+        the same transaction. Returns (decided now, the request's state)."""
+
+        def write() -> tuple[bool, str | None]:
+            state = "approved" if approve else "declined"
+            with self._db.atomic():
+                won = self._db.execute(
+                    "update survey_join_requests set state = ? where team = ? and via = ? and user_id = ? and state = 'pending'",
+                    [state, team, via, user_id],
+                ).rowcount == 1
+                if won and approve:
+                    self._db.execute(
+                        "INSERT INTO survey_members (team, via, user_id, tz, prompts, snoozed_until) VALUES (?, ?, ?, NULL, 'on', NULL) "
+                        "ON CONFLICT (team, via, user_id) DO NOTHING", [team, via, user_id])
+            row = self._db.execute(
+                "select state from survey_join_requests where team = ? and via = ? and user_id = ?", [team, via, user_id]).fetchone()
+            return won, row[0] if row else None
+
+        return await self._store.run(write)
 
     async def leave(self, via: str, user_id: str) -> None:
         await self._store.run(lambda: self._db.execute("delete from survey_members where via = ? and user_id = ?", [via, user_id]))
@@ -139,18 +320,55 @@ class Surveys:
 
     # -- rounds --------------------------------------------------------------
 
-    async def open_round(self, round_id: str, instrument: str, team: str, label: str, opens_at: str, closes_at: str) -> Round:
+    async def open_round(self, round_id: str, instrument: str, team: str, label: str, opens_at: str, closes_at: str,
+                         ballot: Ballot) -> Round:
+        """Open a round once, and allocate all its storage there and then.
+
+        The first caller's insert wins (a unique key on the round id) and, in
+        the same transaction, snapshots the team's members and creates every
+        token slot, count cell and note slot the round will ever use, in
+        random order. Every other caller gets the round as it stands."""
+
         def write() -> Round:
+            with self._db.atomic():
+                won = self._db.execute(
+                    "INSERT INTO survey_rounds (id, instrument, team, label, opens_at, closes_at, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'open') ON CONFLICT (id) DO NOTHING",
+                    [round_id, instrument, team, label, opens_at, closes_at],
+                ).rowcount == 1
+                if won:
+                    self._allocate(round_id, team, ballot)
+            if won:
+                self._forget_history()
             rows = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))
-            if not rows:
-                self._db["survey_rounds"].insert(
-                    {"id": round_id, "instrument": instrument, "team": team, "label": label,
-                     "opens_at": opens_at, "closes_at": closes_at, "status": "open"}
-                )
-                rows = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))
             return Round(**rows[0])
 
         return await self._store.run(write)
+
+    def _allocate(self, round_id: str, team: str, ballot: Ballot) -> None:
+        """Every row the round will use, created now, each table in random order."""
+        shuffle = _RANDOM.shuffle
+        eligible = [tuple(r) for r in self._db.execute("select via, user_id from survey_members where team = ?", [team])]
+        shuffle(eligible)
+        for via, user_id in eligible:
+            self._db.execute("insert into survey_eligible (round_id, via, user_id, sent) values (?, ?, ?, 0)", [round_id, via, user_id])
+        for _ in eligible:
+            self._db.execute(
+                "insert into survey_tokens (round_id, token_hash, state) values (?, ?, 'free')", [round_id, secrets.token_hex(32)]
+            )
+        cells = [(item, point) for item, points in ballot.scales.items() for point in points] + [(ANSWERS, 0)]
+        shuffle(cells)
+        for item, point in cells:
+            self._db.execute(
+                "insert into survey_tallies (round_id, item, point, n) values (?, ?, ?, ?)", [round_id, item, point, COUNT_BASE]
+            )
+        slots = [(item, chars) for item, chars in ballot.notes.items() for _ in eligible]
+        shuffle(slots)
+        for item, chars in slots:
+            self._db.execute(
+                "insert into survey_notes (round_id, item, state, body) values (?, ?, 'free', ?)",
+                [round_id, item, secrets.token_bytes(note_slot_size(chars))],
+            )
 
     async def round(self, round_id: str) -> Round | None:
         def read():
@@ -175,96 +393,169 @@ class Surveys:
     # -- issuing and answering -----------------------------------------------
 
     async def issue(self, round_id: str, people: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """Give each person not yet sent this round's form a one-time token.
+        """Give each person who was on the team when the round opened, and
+        hasn't been sent its form yet, a one-time token.
 
-        Returns {(via, user_id): token} for the people newly issued. Only the
-        fact of sending and the token's hash (unlinked) are stored."""
+        Returns {(via, user_id): token} for the people newly issued. Sending
+        is a guarded write per person (not sent -> sent), so two prompts at
+        once issue one token each. The token's hash goes into a free slot
+        chosen at random, so the slot says nothing about who or when."""
 
         def write() -> dict[tuple[str, str], str]:
             issued: dict[tuple[str, str], str] = {}
             with self._db.atomic():
+                open_now = self._db.execute("select 1 from survey_rounds where id = ? and status = 'open'", [round_id]).fetchone()
+                if not open_now:
+                    return issued
                 for via, user_id in people:
-                    done = self._db.execute(
-                        "select 1 from survey_issued where round_id = ? and via = ? and user_id = ?", [round_id, via, user_id]
-                    ).fetchone()
-                    if done:
-                        continue
-                    self._db.execute("insert into survey_issued (round_id, via, user_id) values (?, ?, ?)", [round_id, via, user_id])
-                    issued[(via, user_id)] = secrets.token_urlsafe(18)
-                hashes = [token_hash(t) for t in issued.values()]
-                random.shuffle(hashes)
-                for digest in hashes:
-                    self._db.execute("insert into survey_tokens (token_hash, round_id, redeemed) values (?, ?, 0)", [digest, round_id])
-            self._forget_history()
+                    sent = self._db.execute(
+                        "update survey_eligible set sent = 1 where round_id = ? and via = ? and user_id = ? and sent = 0",
+                        [round_id, via, user_id],
+                    ).rowcount
+                    if sent != 1:
+                        continue  # already sent, or not on the team when the round opened
+                    token = secrets.token_urlsafe(18)
+                    self._fill_slot(
+                        "select id from survey_tokens where round_id = ? and state = 'free'", [round_id],
+                        "update survey_tokens set token_hash = ?, state = 'sent' where id = ? and state = 'free'", [token_hash(token)],
+                    )
+                    issued[(via, user_id)] = token
+            if issued:
+                self._forget_history()
             return issued
 
         return await self._store.run(write)
 
-    def _usable_round(self, digest: str) -> Round:
-        """The open round of an unused token (on the store's thread), or TokenError."""
-        row = self._db.execute("select round_id, redeemed from survey_tokens where token_hash = ?", [digest]).fetchone()
-        if row is None:
+    async def was_on_round(self, round_id: str, via: str, user_id: str) -> bool:
+        """Whether the person was on the team when the round opened (and so
+        may be sent its form); says nothing about answering."""
+        return await self._store.run(lambda: self._db.execute(
+            "select 1 from survey_eligible where round_id = ? and via = ? and user_id = ?", [round_id, via, user_id]
+        ).fetchone() is not None)
+
+    def _fill_slot(self, free_sql: str, free_args: list[Any], fill_sql: str, fill_args: list[Any]) -> None:
+        """Write into a slot chosen uniformly at random among the free ones
+        (guarded: a slot taken meanwhile is skipped and another drawn)."""
+        free = [r[0] for r in self._db.execute(free_sql, free_args)]
+        while free:
+            slot = free.pop(_RANDOM.randrange(len(free)))
+            if self._db.execute(fill_sql, [*fill_args, slot]).rowcount == 1:
+                return
+        raise RuntimeError("no free slot left in this round")  # allocation at open makes this unreachable
+
+    def _usable_round(self, digest: str) -> tuple[int, Round]:
+        """The slot and open round of an unused token (on the store's thread), or TokenError."""
+        row = self._db.execute("select id, round_id, state from survey_tokens where token_hash = ?", [digest]).fetchone()
+        if row is None or row[2] == "free":
             raise TokenError("unknown")
-        if row[1]:
+        if row[2] == "used":
             raise TokenError("used")
-        rounds = list(self._db["survey_rounds"].rows_where("id = ?", [row[0]]))
+        rounds = list(self._db["survey_rounds"].rows_where("id = ?", [row[1]]))
         if not rounds or rounds[0]["status"] != "open":
             raise TokenError("closed")
-        return Round(**rounds[0])
+        return row[0], Round(**rounds[0])
 
     async def check_token(self, token: str) -> Round:
         """The open round a token belongs to, or TokenError."""
-        return await self._store.run(self._usable_round, token_hash(token))
+        return (await self._store.run(self._usable_round, token_hash(token)))[1]
 
-    async def redeem(self, token: str, answers: dict[str, Any]) -> Round:
-        """Store one anonymous answer, once per token."""
+    async def redeem(self, token: str, answers: dict[str, Any], note_sizes: dict[str, int] | None = None) -> Round:
+        """Count one anonymous answer, once per token.
+
+        Scale answers (ints) add one to the cells they chose; text answers
+        go into random free note slots (``note_sizes`` gives each text item's
+        longest note, as the round's ballot did). Nothing new is inserted."""
 
         def write() -> Round:
             digest = token_hash(token)
             with self._db.atomic():
-                rnd = self._usable_round(digest)
-                self._db.execute("update survey_tokens set redeemed = 1 where token_hash = ?", [digest])
-                self._db.execute(
-                    "insert into survey_responses (id, round_id, answers) values (?, ?, ?)",
-                    [secrets.token_hex(16), rnd.id, json.dumps(answers, sort_keys=True)],
-                )
+                slot, rnd = self._usable_round(digest)
+                if self._db.execute("update survey_tokens set state = 'used' where id = ? and state = 'sent'", [slot]).rowcount != 1:
+                    raise TokenError("used")
+                sizes = note_sizes or {}
+                for item, value in sorted(answers.items()):
+                    if item not in sizes:
+                        if not isinstance(value, int) or isinstance(value, bool):
+                            raise ValueError(f"{item} takes a point on its scale")
+                        self._count(rnd.id, item, value)
+                    else:
+                        chars = sizes[item]
+                        self._fill_slot(
+                            "select id from survey_notes where round_id = ? and item = ? and state = 'free'", [rnd.id, item],
+                            "update survey_notes set state = 'used', body = ? where id = ? and state = 'free'",
+                            [pack_note(str(value), chars)],
+                        )
+                self._count(rnd.id, ANSWERS, 0)
             self._forget_history()
             return rnd
 
         return await self._store.run(write)
 
+    def _count(self, round_id: str, item: str, point: int) -> None:
+        changed = self._db.execute(
+            "update survey_tallies set n = n + 1 where round_id = ? and item = ? and point = ?", [round_id, item, point]
+        ).rowcount
+        if changed != 1:
+            raise ValueError(f"{item}={point} is not on this round's ballot")  # rolls the whole answer back
+
     async def response_count(self, round_id: str) -> int:
-        return await self._store.run(
-            lambda: self._db.execute("select count(*) from survey_responses where round_id = ?", [round_id]).fetchone()[0]
-        )
+        def read() -> int:
+            row = self._db.execute(
+                "select n from survey_tallies where round_id = ? and item = ? and point = 0", [round_id, ANSWERS]
+            ).fetchone()
+            return row[0] - COUNT_BASE if row else 0
+
+        return await self._store.run(read)
+
+    def _tallies(self, round_id: str) -> Tallies:
+        counts: dict[str, dict[int, int]] = {}
+        answers = 0
+        for item, point, n in self._db.execute("select item, point, n from survey_tallies where round_id = ?", [round_id]):
+            if item == ANSWERS:
+                answers = n - COUNT_BASE
+            else:
+                counts.setdefault(item, {})[point] = n - COUNT_BASE
+        notes: dict[str, list[str]] = {}
+        for item, body in self._db.execute("select item, body from survey_notes where round_id = ? and state = 'used'", [round_id]):
+            notes.setdefault(item, []).append(unpack_note(body))
+        for texts in notes.values():
+            _RANDOM.shuffle(texts)
+        return Tallies(answers=answers, counts={k: dict(sorted(v.items())) for k, v in counts.items()}, notes=notes)
 
     # -- closing -------------------------------------------------------------
 
-    async def close(self, round_id: str, min_group: int, summarise) -> dict[str, Any]:
-        """Close a round once: hand its answers to ``summarise`` if at least
-        ``min_group`` people answered, keep only the summary, and delete the
-        raw answers and tokens. Returns the stored summary row."""
+    async def close(self, round_id: str, min_group: int, summarise: Callable[[Tallies], dict[str, Any]], now: dt.datetime) -> Closing | None:
+        """Close a round exactly once: one guarded transition (open to closed)
+        decides who closes it, and only that caller summarises. The tallies
+        go to ``summarise`` if at least ``min_group`` people answered; only
+        the summary is kept, and everything the round allocated (who was on
+        it, tokens, counts, notes) is deleted.
 
-        def work() -> dict[str, Any]:
-            existing = list(self._db["survey_summaries"].rows_where("round_id = ?", [round_id]))
-            if existing:
-                return existing[0]
-            rnd = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))[0]
-            answers = [json.loads(r[0]) for r in self._db.execute("select answers from survey_responses where round_id = ?", [round_id])]
-            released = len(answers) >= min_group
-            row = {
-                "round_id": round_id, "team": rnd["team"], "instrument": rnd["instrument"], "label": rnd["label"],
-                "count": len(answers) if released else None, "released": int(released),
-                "summary": json.dumps(summarise(answers) if released else {}),
-                "closed_at": clock.today().isoformat(),
-            }
+        Returns the summary row with ``first=True`` to the caller that closed
+        it, ``first=False`` (same row) to anyone who asked at the same moment
+        or later, and None for a round that doesn't exist."""
+
+        def work() -> Closing | None:
             with self._db.atomic():
-                self._db["survey_summaries"].insert(row)
-                self._db["survey_rounds"].update(round_id, {"status": "closed"})
-                self._db.execute("delete from survey_responses where round_id = ?", [round_id])
-                self._db.execute("delete from survey_tokens where round_id = ?", [round_id])
-            self._forget_history()
-            return row
+                won = self._db.execute(
+                    "UPDATE survey_rounds SET status = 'closed' WHERE id = ? AND status = 'open'", [round_id]
+                ).rowcount == 1
+                if won:
+                    rnd = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))[0]
+                    tallies = self._tallies(round_id)
+                    released = tallies.answers >= min_group
+                    self._db["survey_summaries"].insert({
+                        "round_id": round_id, "team": rnd["team"], "instrument": rnd["instrument"], "label": rnd["label"],
+                        "count": tallies.answers if released else None, "released": int(released),
+                        "summary": json.dumps(summarise(tallies) if released else {}),
+                        "closed_at": now.astimezone(dt.timezone.utc).date().isoformat(),
+                    })
+                    for table in ("survey_tallies", "survey_notes", "survey_tokens", "survey_eligible"):
+                        self._db.execute(f"delete from {table} where round_id = ?", [round_id])
+            if won:
+                self._forget_history()
+            rows = list(self._db["survey_summaries"].rows_where("round_id = ?", [round_id]))
+            return Closing(row=rows[0], first=won) if rows else None
 
         return await self._store.run(work)
 

@@ -5,7 +5,11 @@ crash part-way leaves the step pending, never half-applied. Steps are only
 ever added at the end; an applied step is never edited.
 """
 
+import logging
+
 from sqlite_utils import Database, Migrations
+
+log = logging.getLogger(__name__)
 
 migrations = Migrations("peerbot")
 
@@ -211,3 +215,22 @@ def _outbox_post_keys(db: Database) -> None:
     # status back after a new one.
     db["outbox"].add_column("post_key", str)
     db["outbox"].create_index(["via", "address_kind", "address_id", "post_key"])
+
+
+@migrations(name="0010_scheduled_jobs")
+def _scheduled_jobs(db: Database) -> None:
+    # The schedule's jobs, written through the store's own connection
+    # (bot/store/schedule.py) instead of APScheduler's SQLAlchemy job store,
+    # which was a second writer on this file. Times are UTC text of one
+    # width, so text order is time order.
+    db.execute(
+        "CREATE TABLE scheduled_jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, "
+        "trigger TEXT NOT NULL, next_run_at TEXT NOT NULL, version TEXT NOT NULL, lease_until TEXT, lease_owner TEXT)"
+    )
+    db["scheduled_jobs"].create_index(["next_run_at"])
+    if db["apscheduler_jobs"].exists():
+        from bot.store.legacy_jobs import carried_over
+
+        for row in carried_over(db):
+            db["scheduled_jobs"].insert(row)
+        db["apscheduler_jobs"].drop()

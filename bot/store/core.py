@@ -16,6 +16,7 @@ from sqlite_utils import Database
 from bot.store.concerns import Concerns
 from bot.store.conversations import FormSessions
 from bot.store.knowledge import KnowledgeFeedback
+from bot.store.limits import AttemptLimits
 from bot.store.outbox import Outbox
 from bot.store.schedule import ScheduledJobs
 from bot.store.slack import SlackEvents
@@ -84,6 +85,7 @@ class Store:
         self.surveys = Surveys(self)
         self.pulse_actions = PulseActions(self)
         self.jobs = ScheduledJobs(self)
+        self.limits = AttemptLimits(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

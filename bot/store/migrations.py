@@ -234,3 +234,14 @@ def _scheduled_jobs(db: Database) -> None:
         for row in carried_over(db):
             db["scheduled_jobs"].insert(row)
         db["apscheduler_jobs"].drop()
+
+
+@migrations(name="0011_attempt_limits")
+def _attempt_limits(db: Database) -> None:
+    # Tries per person per minute (a keyed hash, never an id), for limits
+    # such as looking up a concern by its receipt (bot/store/limits.py).
+    db.execute(
+        "CREATE TABLE attempt_limits (bucket TEXT NOT NULL, minute TEXT NOT NULL, tries INTEGER NOT NULL, "
+        "PRIMARY KEY (bucket, minute))"
+    )
+    db["attempt_limits"].create_index(["minute"])

@@ -109,6 +109,7 @@ class Schedule:
         self._changes = 0  # local changes made, so a refresh never undoes one it didn't see
         self._owner = secrets.token_hex(8)
         self._runner: asyncio.Task | None = None
+        self._passed_at: dt.datetime | None = None  # when the runner last looked
         self._wake = asyncio.Event()
 
     async def load(self) -> None:
@@ -189,10 +190,14 @@ class Schedule:
             await self._sleep()
 
     async def _sleep(self) -> None:
+        """Until the next job in view is due, a job is planned here, or POLL.
+        Jobs due at the last pass that are still here are another process's
+        (leased) and are looked at again after POLL, not in a busy loop."""
         now = self.now()
         wait = POLL
-        if self._jobs:
-            wait = min(wait, max(dt.timedelta(0), min(job.next_run_at for job in self._jobs.values()) - now))
+        later = [job.next_run_at for job in self._jobs.values() if self._passed_at is None or job.next_run_at > self._passed_at]
+        if later:
+            wait = min(wait, max(dt.timedelta(0), min(later) - now))
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=max(wait.total_seconds(), 0.01))
@@ -203,20 +208,31 @@ class Schedule:
         """Run every job that is due now and that no other process is running; return how many ran."""
         await self.flush()
         ran = 0
-        now = self.now()
-        for job in await self.store.run(self.store.jobs.due, now):
-            if not await self.store.run(self.store.jobs.claim, job, self._owner, now, now + LEASE):
-                continue  # another process has it
-            trigger = build_trigger(job.trigger)
-            latest = _latest_due(trigger, job.next_run_at, now)
-            if now - latest <= MISFIRE_GRACE:
-                await self.dispatch(job.kind, job.payload)
-                ran += 1
-            else:
-                log.warning("skipped a %s run missed by more than %s", job.kind, MISFIRE_GRACE)
-            following = _next_after(trigger, latest, now)
-            if await self.store.run(self.store.jobs.finish, job, self._owner, following):
-                self._remember(job, following)
+        now = self._passed_at = self.now()
+        batch = 100
+        for _ in range(10):  # a bounded pass; anything left waits for the next one
+            due = await self.store.run(self.store.jobs.due, now, batch)
+            for job in due:
+                ran += await self._run_one(job, now)
+            if len(due) < batch:
+                break
+        return ran
+
+    async def _run_one(self, job: JobRow, now: dt.datetime) -> int:
+        """Claim, run (once, however many runs were missed) and plan the next run of one due job."""
+        if not await self.store.run(self.store.jobs.claim, job, self._owner, now, now + LEASE):
+            return 0  # another process has it
+        ran = 0
+        trigger = build_trigger(job.trigger)
+        latest = _latest_due(trigger, job.next_run_at, now)
+        if now - latest <= MISFIRE_GRACE:
+            await self.dispatch(job.kind, job.payload)
+            ran = 1
+        else:
+            log.warning("skipped a %s run missed by more than %s", job.kind, MISFIRE_GRACE)
+        following = _next_after(trigger, latest, now)
+        if await self.store.run(self.store.jobs.finish, job, self._owner, following):
+            self._remember(job, following)
         return ran
 
     def _remember(self, job: JobRow, following: dt.datetime | None) -> None:

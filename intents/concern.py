@@ -719,7 +719,7 @@ class Concern(Intent):
             text = "You haven't raised a concern with your name here."
         else:
             text = "Your concerns raised with your name:\n" + "\n".join(lines) + "\nSee one with /concern status REF."
-        return [Reply(text=text + " Anonymous ones aren't linked to you, so they're found only by their reference.")]
+        return [Reply(text=text + " Anonymous ones aren't linked to you, so they're found only by their whole receipt (like K7Q2MX-4HPR9T).")]
 
     async def _answer_form(self, ref: str, cap: str, msg: Inbound, ctx: Context) -> list[Reply]:
         row = await ctx.store.concerns.get(ref)

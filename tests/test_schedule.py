@@ -224,3 +224,39 @@ async def test_an_upgrade_carries_over_the_jobs_of_the_old_job_store_and_refuses
         assert "apscheduler_jobs" not in tables
     finally:
         await close(schedule)
+
+
+async def test_the_runner_runs_due_jobs_itself_and_waits_quietly_on_one_another_process_holds(tmp_path: Path, clock: Clock):
+    import asyncio
+
+    from bot.scheduler import LEASE
+
+    schedule = await open_schedule(tmp_path / "p.db", clock)
+    ran = asyncio.Event()
+
+    async def record(payload):
+        ran.set()
+
+    schedule.on("concern:sweep", record)
+    try:
+        # A job another process is running right now (its lease is live).
+        schedule.at("pulse:close:r1", "pulse:close", {"round": "r1"}, clock())
+        await schedule.flush()
+        [job] = await schedule.store.run(schedule.store.jobs.all)
+        assert await schedule.store.run(schedule.store.jobs.claim, job, "another-process", clock(), clock() + LEASE)
+        looked = 0
+        due = schedule.store.jobs.due
+
+        def counting(*args):
+            nonlocal looked
+            looked += 1
+            return due(*args)
+
+        schedule.store.jobs.due = counting
+        schedule.resume()
+        schedule.at("concern:sweep:start", "concern:sweep", {}, clock())
+        await asyncio.wait_for(ran.wait(), timeout=5)
+        await asyncio.sleep(0.5)
+        assert looked <= 3  # no busy loop on the job that is leased elsewhere
+    finally:
+        await close(schedule)

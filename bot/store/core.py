@@ -188,15 +188,11 @@ def _migrate(db: Database) -> None:
     while migrations.pending(db):
         with db.atomic():
             pending = migrations.pending(db)
-            if not pending:
-                return
-            step = pending[0]
-            if not step.transactional:
+            if not pending or not pending[0].transactional:
                 break
             migrations.apply(db, stop_before=[m.name for m in pending[1:]])
-    else:
-        return
-    # A step that cannot run in a transaction (VACUUM, say) runs unguarded,
-    # with everything after it.
-    log.info("applying migration %s outside a transaction", migrations.pending(db)[0].name)
-    migrations.apply(db)
+    if migrations.pending(db):
+        # A step that cannot run in a transaction (VACUUM, say) runs
+        # unguarded, with everything after it.
+        log.info("applying migration %s outside a transaction", migrations.pending(db)[0].name)
+        migrations.apply(db)

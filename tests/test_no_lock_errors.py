@@ -116,3 +116,15 @@ def test_five_chats_started_at_once_on_a_new_file_all_work(tmp_path: Path):
     for chat, (out, err) in zip(chats, results):
         assert chat.returncode == 0 and not err, err.decode()
         assert "/help" in out.decode() and "who sees what" in out.decode()
+
+
+async def test_twelve_stores_opened_at_once_on_a_new_file_migrate_it_once(tmp_path: Path):
+    """Each store is its own connection on its own thread, as a process is:
+    all of them migrate the same new file at the same moment."""
+    stores = await asyncio.gather(*(Store.open(tmp_path / "p.db") for _ in range(12)))
+    try:
+        applied = [await s.applied_migrations() for s in stores]
+        assert all(a == applied[0] for a in applied) and len(set(applied[0])) == len(applied[0])
+    finally:
+        for store in stores:
+            await store.close()

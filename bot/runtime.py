@@ -37,7 +37,7 @@ class Runtime:
 
     async def close(self) -> None:
         if self.schedule is not None:
-            self.schedule.shutdown()
+            await self.schedule.stop()
         await self.store.close()
 
 
@@ -48,7 +48,8 @@ async def build_runtime(
     (so a command can plan work for later), but they only fire in a process
     that asks to run them (``peerbot serve``)."""
     store = await Store.open(settings.db)
-    schedule = Schedule(settings.db)
+    schedule = Schedule(store, now)
+    await schedule.load()
     engine = Engine(settings, store, build_intents(), now=now, schedule=schedule)
     courier = Courier(store, LocalPlatform(platform_file(settings.db)), now=now)
     runtime = Runtime(settings=settings, store=store, engine=engine, courier=courier, schedule=schedule)

@@ -59,6 +59,21 @@ WHO_SEES = (
     "How would you like to raise it?"
 )
 NOT_SUPERVISOR = "Acting on concerns is for peer supervisors, so I can't do that one for you."
+# The one answer for a reference that doesn't exist, isn't theirs, or came
+# with the wrong receipt: word for word the same, so trying references
+# tells nobody which ones exist.
+NOT_FOUND = (
+    "I can't find a concern I can show you with that. Check that it's the whole receipt you got when you sent it, "
+    "like K7Q2MX-4HPR9T. Concerns you raised with your name are listed with /concern mine."
+)
+TRY_LATER = (
+    "That's a few lookups in a short time, so I'm pausing them for a moment. Please try again in a minute. "
+    "If something can't wait, a peer supervisor is there to talk to directly."
+)
+# Lookups by reference a person may make in a minute (every one counts,
+# found or not), counted in the store so it holds across processes.
+STATUS_TRIES_PER_MINUTE = 5
+RECEIPT = re.compile(r"^([A-Za-z0-9]{6})(?:[\s\-]*([A-Za-z0-9]{6}))?$")
 
 
 def start_reply(origin: str = "", lead: str = "") -> Reply:
@@ -168,8 +183,9 @@ class Concern(Intent):
             return await self._supervisor_command(parts, msg, ctx)
         if parts and parts[0].lower() == "status":
             if len(parts) < 2:
-                return [Reply(text="Which one? For example: /concern status K7Q2MX (the reference from your receipt).")]
-            return await self._status(parts[1], "", msg, ctx)
+                return [Reply(text="Which one? For example: /concern status K7Q2MX-4HPR9T (the whole receipt you got when you sent it).")]
+            ref, secret = _read_receipt(" ".join(parts[1:]))
+            return await self._status(ref, secret, msg, ctx)
         if parts and parts[0].lower() == "mine" and len(parts) == 1:
             return await self._mine(msg, ctx)
         unsent = self._unsent(msg, ctx)
@@ -440,6 +456,7 @@ class Concern(Intent):
     def _receipt(self, row: dict[str, Any], draft: Draft, ctx: Context) -> Reply:
         ref = row["ref"]
         cap = self.links(ctx).cap(ref)
+        receipt = self.links(ctx).receipt(ref)
         choices = [Choice(label="Check status", action="concern:status", value=f"{ref}|{cap}")]
         if row["state"] == "held":
             text = (
@@ -458,9 +475,15 @@ class Concern(Intent):
             text += " You'll hear from me when someone acknowledges it, takes it on or resolves it."
         elif draft.follow_up:
             text += " You'll hear from me as it moves along, through the locked link."
-        if not draft.named:
-            text += " Keep the reference: it's the way to find it again, because I don't know it was you."
-        text += f"\nTo see who has looked at it and what they did: /concern status {ref}"
+        text += f"\n\nYour receipt: {receipt}\n"
+        if draft.named:
+            text += "Keep it: I show it only this once. It finds this concern again even after its text is deleted."
+        else:
+            text += (
+                "Keep the whole receipt somewhere safe: I show it only this once, and it's the only way to find this "
+                "concern again, because I don't know it was you."
+            )
+        text += f"\nTo see who has looked at it and what they did: /concern status {receipt}"
         return Reply(text=text, choices=choices)
 
     # -- holding scope-drift concerns until others raise the same ---------
@@ -660,18 +683,31 @@ class Concern(Intent):
     # -- the reporter ------------------------------------------------------
 
     def _is_reporter(self, row: dict[str, Any], cap: str, msg: Inbound, ctx: Context) -> bool:
-        if self.links(ctx).holds(row["ref"], cap):
+        """Whether this is the person who raised it: they hold its receipt (or
+        a button carrying it), or, for a named concern, they are the named
+        reporter, or, for an anonymous one that asked to hear back, the
+        locked relay link leads to them (opened here, in memory only)."""
+        links = self.links(ctx)
+        if links.holds(row["ref"], cap):
             return True
-        return bool(row["named"] and row.get("reporter_id") == msg.user and row.get("reporter_via") == msg.channel)
+        if row["named"]:
+            return bool(row.get("reporter_id") == msg.user and row.get("reporter_via") == msg.channel)
+        return msg.user != "anonymous" and links.open(row.get("relay")) == (msg.user, msg.channel)
 
     async def _status(self, ref: str, cap: str, msg: Inbound, ctx: Context) -> list[Reply]:
+        # Every try is counted before the lookup, in one guarded write, so
+        # concurrent tries can't slip past the limit; one that finds a
+        # concern this person may see is given back, so looking at your own
+        # (or, for supervisors, at theirs) is never limited.
+        bucket, now = f"concern-status:{self.links(ctx).person(msg.channel, msg.user)}", ctx.now()
+        if await ctx.store.limits.take(bucket, now) > STATUS_TRIES_PER_MINUTE:
+            return [Reply(text=TRY_LATER)]
         row = await ctx.store.concerns.get(ref) if REF.match(ref.strip()) else None
-        if row is None:
-            return [Reply(text="I can't find a concern with that reference. References are six letters and numbers, like K7Q2MX.")]
-        reporter = self._is_reporter(row, cap, msg, ctx)
-        supervisor = ctx.has_role("supervisor") and row["state"] != "held"
-        if not (reporter or supervisor or not row["named"] or row["purged_at"]):
-            return [Reply(text="I can't find a concern with that reference that's yours.")]
+        reporter = row is not None and self._is_reporter(row, cap, msg, ctx)
+        supervisor = row is not None and ctx.has_role("supervisor") and row["state"] != "held"
+        if row is None or not (reporter or supervisor):
+            return [Reply(text=NOT_FOUND)]
+        await ctx.store.limits.give_back(bucket, now)
         if supervisor and not reporter:
             await ctx.store.concerns.record(row["ref"], msg.user_name or msg.user, "viewed", ctx.now())
         events = await ctx.store.concerns.events(row["ref"])
@@ -686,7 +722,7 @@ class Concern(Intent):
             text = "You haven't raised a concern with your name here."
         else:
             text = "Your concerns raised with your name:\n" + "\n".join(lines) + "\nSee one with /concern status REF."
-        return [Reply(text=text + " Anonymous ones aren't linked to you, so they're found only by their reference.")]
+        return [Reply(text=text + " Anonymous ones aren't linked to you, so they're found only by their whole receipt (like K7Q2MX-4HPR9T).")]
 
     async def _answer_form(self, ref: str, cap: str, msg: Inbound, ctx: Context) -> list[Reply]:
         row = await ctx.store.concerns.get(ref)
@@ -736,6 +772,15 @@ class Concern(Intent):
                 replies += await self._escalate(row, ctx)
         await ctx.store.concerns.purge_resolved(now - dt.timedelta(days=ctx.settings.concern_retention_days), now)
         return replies
+
+
+def _read_receipt(text: str) -> tuple[str, str]:
+    """(reference, secret part) from what someone typed: ``K9XYSP-7QH2M4``,
+    ``k9xysp 7qh2m4``, or a bare reference (secret part empty)."""
+    match = RECEIPT.match(text.strip())
+    if match is None:
+        return "", ""
+    return match.group(1).upper(), (match.group(2) or "").upper()
 
 
 def _remember(memory: OrderedDict, key: Any, value: Any, limit: int = 1000) -> None:

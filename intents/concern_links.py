@@ -10,6 +10,11 @@
   buttons the reporter receives ("Check status", "Answer back"): whoever
   holds the button may act as the reporter, so nothing about the person is
   needed to check it.
+- A receipt is the reference plus a short secret (``K9XYSP-7QH2M4``), a
+  keyed hash of the reference too, shown once when the concern is sent: the
+  way to type ``/concern status`` for a concern the bot can't tie to anyone.
+  Nothing of it is stored; with PEERBOT_CONCERN_KEY set it works across
+  restarts and replicas.
 - The flood gate counts sends per person in memory only, under a keyed
   hash, so a per-person limit never writes a person next to a concern.
 """
@@ -27,6 +32,12 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from bot.business_days import business_deadline  # noqa: F401  (re-exported for the concern flow)
 from bot.config import Settings
+
+# The secret part of a receipt: six letters and digits from the reference
+# alphabet (no 0/O, 1/I/L), about 30 bits; with a handful of tries a
+# minute allowed, guessing one takes years.
+RECEIPT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+RECEIPT_SECRET_LENGTH = 6
 
 
 class Links:
@@ -58,8 +69,25 @@ class Links:
     def cap(self, ref: str) -> str:
         return hmac.new(self._secret, f"concern:{ref}".encode(), hashlib.sha256).hexdigest()[:24]
 
+    def receipt_secret(self, ref: str) -> str:
+        number = int.from_bytes(hmac.new(self._secret, f"receipt:{ref}".encode(), hashlib.sha256).digest(), "big")
+        letters = []
+        for _ in range(RECEIPT_SECRET_LENGTH):
+            number, index = divmod(number, len(RECEIPT_ALPHABET))
+            letters.append(RECEIPT_ALPHABET[index])
+        return "".join(letters)
+
+    def receipt(self, ref: str) -> str:
+        """What the reporter keeps: the reference and its secret part."""
+        return f"{ref}-{self.receipt_secret(ref)}"
+
     def holds(self, ref: str, cap: str) -> bool:
-        return bool(cap) and hmac.compare_digest(self.cap(ref), cap)
+        """Whether ``cap`` (a button's capability, or a receipt's secret part) is this concern's."""
+        if not cap:
+            return False
+        if len(cap) == RECEIPT_SECRET_LENGTH:
+            return hmac.compare_digest(self.receipt_secret(ref).encode(), cap.upper().encode())
+        return hmac.compare_digest(self.cap(ref).encode(), cap.encode())
 
     def person(self, via: str, user: str) -> str:
         """A keyed hash standing for one person, for in-memory counting only."""

@@ -258,9 +258,9 @@ async def test_no_follow_up_stores_no_link_at_all(runtime: Runtime):
     assert "Anonymous; no follow-up" in post["text"] and "Write to the reporter" not in str(post["choices"])
     sam = Chat(runtime, user="u-sam", name="Sam")
     assert "chose no follow-up" in await sam.say(f"/concerns reply {ref}")
-    # Anyone with the reference can see how it is going, without its text.
+    # The reference alone shows nothing to anyone else (tests/test_concern_receipts.py).
     status = await Chat(runtime, user="u-bea").say(f"/concern status {ref}")
-    assert "waiting for a peer supervisor" in status and "restraint" not in status
+    assert "I can't find a concern I can show you" in status and "waiting for a peer supervisor" not in status
 
 
 # -- held until others raise the same ---------------------------------------
@@ -347,7 +347,8 @@ async def test_an_acknowledged_concern_is_not_escalated(chat: Chat, runtime: Run
 
 
 async def test_resolved_text_is_purged_after_the_retention_period_and_the_counts_stay(chat: Chat, sam: Chat, runtime: Runtime, clock: Clock):
-    ref = ref_of(await raise_concern(chat, text="zebra-crossing-rota-4471 keeps changing"))
+    receipt = await raise_concern(chat, text="zebra-crossing-rota-4471 keeps changing")
+    ref = ref_of(receipt)
     await sam.say(f"/concerns resolve {ref}")
     await sam.say("Sorted with the manager: quokka-note-9902.")
     clock.advance(days=89)
@@ -358,7 +359,9 @@ async def test_resolved_text_is_purged_after_the_retention_period_and_the_counts
     row = await runtime.store.concerns.get(ref)
     assert row["body"] is None and row["resolution"] is None and row["reporter_id"] is None and row["purged_at"]
     assert await runtime.store.concerns.counts() == {"workload": {"resolved": 1}}
-    assert "deleted its text" in await chat.say(f"/concern status {ref}")
+    # Who raised it is gone with the text; the receipt still finds it.
+    full = re.search(r"Your receipt: ([A-Z0-9]{6}-[A-Z0-9]{6})", receipt).group(1)
+    assert "deleted its text" in await chat.say(f"/concern status {full}")
     await runtime.store.close()
     data = Path(runtime.settings.db).read_bytes()
     assert b"zebra-crossing-rota-4471" not in data and b"quokka-note-9902" not in data

@@ -3,23 +3,68 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Generator, TypeVar
 
 from sqlite_utils import Database
 
 from bot.store.concerns import Concerns
 from bot.store.conversations import FormSessions
 from bot.store.knowledge import KnowledgeFeedback
+from bot.store.limits import AttemptLimits
 from bot.store.outbox import Outbox
+from bot.store.schedule import ScheduledJobs
 from bot.store.slack import SlackEvents
 from bot.store.surveys import PulseActions, Surveys
 from bot.store.teams import TeamsDirectory
 from bot.store.migrations import migrations
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# How long a write waits for another process's write to finish before it
+# gives up. Writes here take milliseconds; this is for a stalled neighbour.
+BUSY_TIMEOUT_SECONDS = 10
+
+
+class _Database(Database):
+    """sqlite-utils' Database, with write transactions that take the write
+    lock up front.
+
+    A plain ``BEGIN`` starts as a reader; when a reader turns writer after
+    another connection (another process on the same file) has committed,
+    SQLite fails it at once with "database is locked" (SQLITE_BUSY_SNAPSHOT)
+    instead of waiting, because waiting could never help. ``BEGIN
+    IMMEDIATE`` takes the write lock first, so the busy timeout applies and
+    the transaction reads what it is about to change. Every ``atomic()``
+    block in the store writes, so all of them begin this way; nested
+    blocks stay savepoints. PostgreSQL has no such upgrade failure; there
+    the same blocks are plain transactions.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Generator["Database", None, None]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
 
 
 class StoreError(Exception):
@@ -39,6 +84,8 @@ class Store:
         self.concerns = Concerns(self)
         self.surveys = Surveys(self)
         self.pulse_actions = PulseActions(self)
+        self.jobs = ScheduledJobs(self)
+        self.limits = AttemptLimits(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":
@@ -51,15 +98,19 @@ class Store:
         return store
 
     def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        db = Database(conn)
-        db.execute("PRAGMA busy_timeout = 10000")
-        db.enable_wal()
+        # This connection is the only one this process opens on the file
+        # (the schedule keeps its jobs here too), so within a process writes
+        # queue on this thread; between processes the busy timeout and
+        # BEGIN IMMEDIATE make a writer wait its turn rather than fail.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        db = _Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+        _enable_wal(db)
         # Deleted rows are overwritten on disk, not left readable: anything
         # that once sat next to an answer must not linger in the file.
         db.execute("PRAGMA secure_delete = ON")
         db.execute("PRAGMA foreign_keys = ON")
-        migrations.apply(db)
+        _migrate(db)
         self._db = db
 
     @property
@@ -73,6 +124,15 @@ class Store:
         """Run ``fn`` on the store's own thread and wait for it without blocking the loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
+
+    def submit(self, fn: Callable[..., T], *args: object) -> "Future[T]":
+        """Queue ``fn`` on the store's thread without waiting for it.
+
+        For callers that must stay synchronous (the schedule's API): the
+        thread runs work in the order it was queued, so anything run or
+        submitted afterwards sees this done, and closing the store waits
+        for it."""
+        return self._executor.submit(fn, *args)
 
     async def ping(self) -> bool:
         def check() -> bool:
@@ -97,3 +157,42 @@ class Store:
             await self.run(self._shut)
         finally:
             self._executor.shutdown(wait=True)
+
+
+def _enable_wal(db: Database) -> None:
+    """Switch the file to WAL mode, waiting out other processes doing the same.
+
+    Changing the journal mode needs the file to itself for a moment; when
+    several processes start at once on a new file, the losers are told
+    "database is locked" without the busy timeout helping, so try again."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def _migrate(db: Database) -> None:
+    """Apply pending migrations, safely when several processes start at once.
+
+    Each step runs in its own ``BEGIN IMMEDIATE`` transaction and looks at
+    what is pending only once it holds the write lock, so a second process
+    waits, then finds the step already applied and does nothing, instead
+    of failing on "table already exists" or a lock."""
+    while migrations.pending(db):
+        with db.atomic():
+            pending = migrations.pending(db)
+            if not pending or not pending[0].transactional:
+                break
+            migrations.apply(db, stop_before=[m.name for m in pending[1:]])
+    if migrations.pending(db):
+        # A step that cannot run in a transaction (VACUUM, say) runs
+        # unguarded, with everything after it.
+        log.info("applying migration %s outside a transaction", migrations.pending(db)[0].name)
+        migrations.apply(db)

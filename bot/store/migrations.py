@@ -6,8 +6,11 @@ ever added at the end; an applied step is never edited.
 """
 
 import json
+import logging
 
 from sqlite_utils import Database, Migrations
+
+log = logging.getLogger(__name__)
 
 migrations = Migrations("peerbot")
 
@@ -316,3 +319,33 @@ def _checkin_join_requests(db: Database) -> None:
         {"team": str, "via": str, "user_id": str, "name": str, "state": str, "asked_on": str},
         pk=("team", "via", "user_id"),
     )
+
+
+@migrations(name="0013_scheduled_jobs")
+def _scheduled_jobs(db: Database) -> None:
+    # The schedule's jobs, written through the store's own connection
+    # (bot/store/schedule.py) instead of APScheduler's SQLAlchemy job store,
+    # which was a second writer on this file. Times are UTC text of one
+    # width, so text order is time order.
+    db.execute(
+        "CREATE TABLE scheduled_jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, "
+        "trigger TEXT NOT NULL, next_run_at TEXT NOT NULL, version TEXT NOT NULL, lease_until TEXT, lease_owner TEXT)"
+    )
+    db["scheduled_jobs"].create_index(["next_run_at"])
+    if db["apscheduler_jobs"].exists():
+        from bot.store.legacy_jobs import carried_over
+
+        for row in carried_over(db):
+            db["scheduled_jobs"].insert(row)
+        db["apscheduler_jobs"].drop()
+
+
+@migrations(name="0014_attempt_limits")
+def _attempt_limits(db: Database) -> None:
+    # Tries per person per minute (a keyed hash, never an id), for limits
+    # such as looking up a concern by its receipt (bot/store/limits.py).
+    db.execute(
+        "CREATE TABLE attempt_limits (bucket TEXT NOT NULL, minute TEXT NOT NULL, tries INTEGER NOT NULL, "
+        "PRIMARY KEY (bucket, minute))"
+    )
+    db["attempt_limits"].create_index(["minute"])

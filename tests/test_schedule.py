@@ -23,6 +23,14 @@ async def close(schedule: Schedule) -> None:
     await schedule.store.close()
 
 
+def wednesday_10_chicago(monday: dt.datetime) -> dt.datetime:
+    """10:00 in Chicago on the Wednesday after the tests' Monday start."""
+    from zoneinfo import ZoneInfo
+
+    day = monday.date() + dt.timedelta(days=2)
+    return dt.datetime.combine(day, dt.time(10), tzinfo=ZoneInfo("America/Chicago")).astimezone(dt.timezone.utc)
+
+
 async def test_jobs_survive_a_restart(tmp_path: Path, clock: Clock):
     first = await open_schedule(tmp_path / "p.db", clock)
     first.weekly("checkin:prompt:north:America/Chicago", "checkin:prompt", {"team": "north"}, day_of_week="wed", hour=10, timezone="America/Chicago")
@@ -33,7 +41,7 @@ async def test_jobs_survive_a_restart(tmp_path: Path, clock: Clock):
     try:
         assert second.job_ids() == ["checkin:prompt:north:America/Chicago"]
         assert second.next_run("checkin:prompt:north:America/Chicago") == when
-        assert when.astimezone(dt.timezone.utc) == dt.datetime(2026, 11, 25, 16, 0, tzinfo=dt.timezone.utc)  # 10:00 Chicago
+        assert when == wednesday_10_chicago(clock())
     finally:
         await close(second)
 
@@ -217,7 +225,7 @@ async def test_an_upgrade_carries_over_the_jobs_of_the_old_job_store_and_refuses
     schedule = await open_schedule(path, clock)
     try:
         assert schedule.job_ids() == ["checkin:prompt:north:America/Chicago", "concern:K7Q2MX:escalate"]
-        assert schedule.next_run("checkin:prompt:north:America/Chicago") == dt.datetime(2026, 11, 25, 16, 0, tzinfo=dt.timezone.utc)
+        assert schedule.next_run("checkin:prompt:north:America/Chicago") == wednesday_10_chicago(clock())
         assert schedule.next_run("concern:K7Q2MX:escalate") == dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.timezone.utc)
         assert not (tmp_path / "pwned").exists()
         tables = await schedule.store.run(lambda: schedule.store.db.table_names())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -235,3 +236,26 @@ def test_an_entry_citing_no_mapped_section_is_reported(tmp_path: Path):
     result = invoke(["kb", "check"], tmp_path, PEERBOT_KB_DIR=str(folder))
     assert result.exit_code == 1
     assert "entry our-sponsor-rule: cites \"a slide that isn't there\"" in result.output
+
+
+SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed documents are not next to this checkout")
+def test_every_heading_in_the_coverage_map_is_found_in_its_seed():
+    """The map's `heading` is the seed's own words (parts joined by " / "), so a
+    reader can find each section, and a section can't be made up."""
+    import re
+
+    from bot.cli_knowledge import COVERAGE_MAP
+
+    def plain(text: str) -> str:
+        return re.sub(r"\s+", " ", text).lower()
+
+    coverage = yaml.safe_load(COVERAGE_MAP.read_text(encoding="utf-8"))
+    for file, sections in coverage.items():
+        seed = plain((SEEDS / file).read_text(encoding="utf-8"))
+        for item in sections:
+            for part in item["heading"].split(" / "):
+                words = re.sub(r"\s*\([^)]*\)$", "", part).strip()
+                assert plain(words) in seed, f"{file}: {words!r} is not in the seed"

@@ -112,3 +112,11 @@ async def test_a_threat_question_gets_no_organizations_differ_and_a_readable_sou
     source = next(line for line in reply.splitlines() if line.startswith("Source: "))
     assert "Promise Resource Network, Peer Support Gone Wild: " in source or "Mental Health America, The Value of Peer Support: " in source
     assert "deck" not in reply.lower() and "cheat sheet" not in reply.lower()
+
+
+def test_off_topic_replies_use_plain_american_words_too():
+    routes = yaml.safe_load((BUNDLED_ENTRIES.parent / "offtopic.yaml").read_text())
+    for route in routes:
+        for line in (route["title"], route["reply"]):
+            assert not british_spellings(line), f"{route['id']}: {british_spellings(line)}"
+            assert not any(phrase in line.lower() for phrase in BANNED_PHRASES), route["id"]

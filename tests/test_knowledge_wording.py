@@ -21,7 +21,7 @@ BANNED_PHRASES = ("deck", "cheat sheet", "is / is-not", "is/is-not", "is-not tab
 BRITISH_WORDS = {
     "behaviour", "behaviours", "behavioural", "counselling", "counsellor", "counsellors", "honour", "labelled",
     "labelling", "labour", "colour", "favour", "neighbour", "humour", "centre", "centres", "theatre", "programme",
-    "programmes", "judgement", "judgemental", "practise", "practised", "practising", "travelling", "cancelled",
+    "programmes", "judgement", "judgements", "judgemental", "afterwards", "ageing", "practise", "practised", "practising", "travelling", "cancelled",
     "modelling", "modelled", "signalling", "fuelled", "enrol", "enrolment", "fulfil", "licence", "defence", "offence",
     "whilst", "amongst", "learnt", "paediatric", "sceptical", "grey", "mum", "cheque", "jewellery",
 }

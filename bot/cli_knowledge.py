@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+import knowledge
 from bot import clock
 
 from bot.cli import cli, load_settings_or_exit, with_runtime
@@ -19,6 +20,7 @@ from bot.cli import cli, load_settings_or_exit, with_runtime
 if TYPE_CHECKING:
     from bot.runtime import Runtime
     from knowledge.answering import KnowledgeBase
+    from knowledge.schema import Entry
 
 VERDICTS = ("in_scope", "out_of_scope", "depends", "unknown", "crisis")
 
@@ -114,10 +116,102 @@ def kb() -> None:
     """Check and curate the knowledge base."""
 
 
+# Lives beside the bundled entries (packaged with them as knowledge/*.yaml).
+COVERAGE_MAP = Path(knowledge.__file__).resolve().parent / "coverage.yaml"
+
+
+def _cited_section(section: str, names: list[str]) -> str | None:
+    """The map section a source cites: its name, alone or followed by a detail
+    in parentheses ("the five signs of co-optation (4: ...)")."""
+    for name in names:
+        if section == name or section.startswith(name + " ("):
+            return name
+    return None
+
+
+def coverage_problems(coverage: Any, entries: dict[str, "Entry"], bundled: set[str], where: str = "coverage.yaml") -> list[str]:
+    """What keeps the coverage map from proving the seeds are covered.
+
+    The map lists every section of every seed document and the entries that
+    cover it. A section needs an entry, or a note saying why no peer worker
+    would ask about it; every bundled entry covers some section; and the map
+    and the entries' own sources agree, so neither can drift from the other.
+    An organisation's entries may cite seed sections too (they must exist),
+    but the map speaks only for the bundled ones.
+    """
+    from knowledge.schema import SEED_FILES
+
+    if not isinstance(coverage, dict):
+        return [f"{where}: expected one list of sections per seed file"]
+    problems: list[str] = []
+    names: dict[str, list[str]] = {}
+    listed: dict[tuple[str, str], set[str]] = {}
+    for file in SEED_FILES:
+        if file not in coverage:
+            problems.append(f"{where}: the seed {file} has no sections listed")
+    for file, sections in coverage.items():
+        if file not in SEED_FILES:
+            problems.append(f"{where}: '{file}' is not one of the seed documents")
+            continue
+        if not isinstance(sections, list):
+            problems.append(f"{where}: {file}: expected a list of sections")
+            continue
+        names[file] = []
+        for position, item in enumerate(sections, start=1):
+            if not isinstance(item, dict) or not str(item.get("section") or "").strip():
+                problems.append(f"{where}: {file}: section #{position} has no name")
+                continue
+            name = str(item["section"])
+            if name in names[file]:
+                problems.append(f"{where}: {file}: section \"{name}\" is listed twice")
+                continue
+            names[file].append(name)
+            ids = item.get("entries") or []
+            if not isinstance(ids, list):
+                problems.append(f"{where}: {file}: \"{name}\": entries should be a list of ids")
+                ids = []
+            listed[(file, name)] = {str(i) for i in ids}
+            if not ids and not str(item.get("note") or "").strip():
+                problems.append(f"{where}: {file}: \"{name}\": no entry covers this section, and no note says why")
+            for entry_id in ids:
+                if entry_id not in entries:
+                    problems.append(f"{where}: {file}: \"{name}\": entry '{entry_id}' does not exist")
+    covering: dict[str, set[tuple[str, str]]] = {}
+    for entry_id, entry in sorted(entries.items()):
+        for source in entry.sources:
+            if source.file not in names:
+                continue
+            name = _cited_section(source.section, names[source.file])
+            if name is None:
+                problems.append(f"entry {entry_id}: cites \"{source.section}\" in {source.file}, a section the coverage map doesn't list")
+                continue
+            covering.setdefault(entry_id, set()).add((source.file, name))
+    in_the_map = {i for ids in listed.values() for i in ids}
+    for entry_id in sorted(bundled & set(entries)):
+        cited = covering.get(entry_id, set())
+        if not cited:
+            problems.append(f"entry {entry_id}: its sources cite no section of the seed documents")
+        if entry_id not in in_the_map:
+            problems.append(f"{where}: entry {entry_id} is listed under no section")
+        for file, name in sorted(cited):
+            if entry_id not in listed.get((file, name), set()):
+                problems.append(f"{where}: {file}: \"{name}\": entry {entry_id} cites this section but isn't listed under it")
+    for (file, name), ids in sorted(listed.items()):
+        for entry_id in sorted(ids & bundled):
+            if (file, name) not in covering.get(entry_id, set()):
+                problems.append(f"{where}: {file}: \"{name}\": lists entry {entry_id}, whose sources don't cite this section")
+    return problems
+
+
 @kb.command()
 @click.option("--max-age-days", default=180, show_default=True, type=click.IntRange(1), help="Warn about entries reviewed longer ago than this.")
-def check(max_age_days: int) -> None:
-    """Validate every entry (schema, unique ids, related ids, sources) and warn about stale reviews."""
+@click.option("--coverage", "coverage_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Check this coverage map instead of the bundled knowledge/coverage.yaml.")
+def check(max_age_days: int, coverage_file: Path | None) -> None:
+    """Validate every entry (schema, unique ids, related ids, sources), check that the
+    coverage map accounts for every section of every seed document, and warn about stale reviews."""
+    import yaml
+
     from knowledge.schema import SEED_FILES
 
     kb_ = None
@@ -133,6 +227,15 @@ def check(max_age_days: int) -> None:
             for source in entry.sources:
                 if bundled and source.file not in SEED_FILES:
                     problems.append(f"{kb_.report.origin[entry_id]}: entry {entry_id}: source file '{source.file}' is not one of the seed documents")
+        coverage_path = coverage_file or COVERAGE_MAP
+        try:
+            coverage = yaml.safe_load(coverage_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.append(f"{coverage_path}: cannot be read as YAML ({exc.__class__.__name__})")
+        else:
+            bundled_ids = {i for i, origin in kb_.report.origin.items()
+                           if "knowledge/entries" in str(origin).replace("\\", "/")}
+            problems += coverage_problems(coverage, kb_.entries, bundled_ids, where=coverage_path.name)
     from knowledge.instruments import InstrumentError, load_instruments
 
     try:

@@ -48,7 +48,7 @@ class Scope(Intent):
     )
     commands = (
         Command("scope", "ask whether something is part of the peer role", usage="QUESTION"),
-        Command("quiz", "practise with a \"Scope or No Scope?\" situation"),
+        Command("quiz", "practice with a \"Scope or No Scope?\" situation"),
     )
 
     async def warm_up(self, ctx: Context) -> None:
@@ -115,7 +115,7 @@ class Scope(Intent):
 
 
 def sources_line(kb: KnowledgeBase, entry: Entry) -> str:
-    cited = [f"{kb.source_title(s.file)}, \"{s.section}\"" for s in entry.sources[:2]]
+    cited = [f"{kb.source_title(s.file)}: {s.section}" for s in entry.sources[:2]]
     return "Source: " + "; ".join(cited)
 
 
@@ -126,8 +126,6 @@ def render_entry(kb: KnowledgeBase, entry: Entry, lead: str = "") -> Reply:
         lines += ["", "What it depends on:", *[f"• {c}" for c in entry.conditions]]
     if entry.instead:
         lines += ["", "What you could do instead:", *[f"• {c}" for c in entry.instead]]
-    if entry.verdict is Verdict.depends or entry.verdict is Verdict.out_of_scope:
-        lines += ["", "Organisations differ on some of this; your own job description counts too."]
     lines += ["", sources_line(kb, entry)]
     choices = [
         Choice(label=kb.entries[rel].title, action="scope:entry", value=rel)

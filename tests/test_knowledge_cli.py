@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -160,3 +161,101 @@ def test_eval_refuses_a_file_that_expects_a_verdict_that_does_not_exist(tmp_path
     assert result.exit_code == 2
     assert "'out-of-scope', which isn't one of in_scope, out_of_scope, depends, unknown, crisis" in result.output
     assert "accuracy" not in result.output
+
+
+def edited_coverage_map(tmp_path: Path, edit) -> Path:
+    from bot.cli_knowledge import COVERAGE_MAP
+
+    coverage = yaml.safe_load(COVERAGE_MAP.read_text(encoding="utf-8"))
+    edit(coverage)
+    path = tmp_path / "coverage.yaml"
+    path.write_text(yaml.safe_dump(coverage, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def section_named(coverage: dict, file: str, name: str) -> dict:
+    return next(item for item in coverage[file] if item["section"] == name)
+
+
+def test_the_coverage_map_accounts_for_every_seed_and_every_entry(tmp_path: Path):
+    from bot.cli_knowledge import COVERAGE_MAP
+    from knowledge.schema import SEED_FILES
+
+    coverage = yaml.safe_load(COVERAGE_MAP.read_text(encoding="utf-8"))
+    assert set(coverage) == set(SEED_FILES)
+    mapped = {i for sections in coverage.values() for item in sections for i in item.get("entries", [])}
+    bundled_ids = {item["id"] for path in BUNDLED_ENTRIES.glob("*.yaml") for item in yaml.safe_load(path.read_text())}
+    assert mapped == bundled_ids
+    assert all(item.get("entries") or item.get("note") for sections in coverage.values() for item in sections)
+
+
+def test_kb_check_reports_a_seed_section_no_entry_covers(tmp_path: Path):
+    seed = "000_2137eba02a587870.txt"
+
+    def drop_the_five_signs(coverage):
+        item = section_named(coverage, seed, "the five signs of co-optation")
+        item["entries"] = []
+
+    result = invoke(["kb", "check", "--coverage", str(edited_coverage_map(tmp_path, drop_the_five_signs))], tmp_path)
+    assert result.exit_code == 1
+    assert f'{seed}: "the five signs of co-optation": no entry covers this section, and no note says why' in result.output
+    # the entries still cite it, so the map and the sources disagree as well
+    assert "five-signs-of-co-optation cites this section but isn't listed under it" in result.output
+
+
+def test_kb_check_reports_an_entry_that_covers_no_section(tmp_path: Path):
+    def forget_the_sponsor_entry(coverage):
+        for sections in coverage.values():
+            for item in sections:
+                if "sponsor-role" in item.get("entries", []):
+                    item["entries"].remove("sponsor-role")
+
+    result = invoke(["kb", "check", "--coverage", str(edited_coverage_map(tmp_path, forget_the_sponsor_entry))], tmp_path)
+    assert result.exit_code == 1
+    assert "coverage.yaml: entry sponsor-role is listed under no section" in result.output
+    assert "entry sponsor-role cites this section but isn't listed under it" in result.output
+
+
+def test_kb_check_reports_unknown_ids_and_sections_the_map_does_not_list(tmp_path: Path):
+    seed = "003_95fceace7037bd74.txt"
+
+    def add_a_ghost(coverage):
+        section_named(coverage, seed, "myths and facts")["entries"].append("no-such-entry")
+        coverage[seed] = [item for item in coverage[seed] if item["section"] != "national practice guidelines"]
+
+    result = invoke(["kb", "check", "--coverage", str(edited_coverage_map(tmp_path, add_a_ghost))], tmp_path)
+    assert result.exit_code == 1
+    assert "entry 'no-such-entry' does not exist" in result.output
+    assert f'entry practice-guidelines: cites "national practice guidelines" in {seed}, a section the coverage map doesn\'t list' in result.output
+
+
+def test_an_entry_citing_no_mapped_section_is_reported(tmp_path: Path):
+    ours = dict(bundled("sponsor-role"), id="our-sponsor-rule",
+                sources=[{"file": "000_2137eba02a587870.txt", "section": "a slide that isn't there"}])
+    folder = org_dir_with(tmp_path, [ours])
+    result = invoke(["kb", "check"], tmp_path, PEERBOT_KB_DIR=str(folder))
+    assert result.exit_code == 1
+    assert "entry our-sponsor-rule: cites \"a slide that isn't there\"" in result.output
+
+
+SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed documents are not next to this checkout")
+def test_every_heading_in_the_coverage_map_is_found_in_its_seed():
+    """The map's `heading` is the seed's own words (parts joined by " / "), so a
+    reader can find each section, and a section can't be made up."""
+    import re
+
+    from bot.cli_knowledge import COVERAGE_MAP
+
+    def plain(text: str) -> str:
+        return re.sub(r"\s+", " ", text).lower()
+
+    coverage = yaml.safe_load(COVERAGE_MAP.read_text(encoding="utf-8"))
+    for file, sections in coverage.items():
+        seed = plain((SEEDS / file).read_text(encoding="utf-8"))
+        for item in sections:
+            for part in item["heading"].split(" / "):
+                words = re.sub(r"\s*\([^)]*\)$", "", part).strip()
+                assert plain(words) in seed, f"{file}: {words!r} is not in the seed"

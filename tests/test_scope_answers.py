@@ -12,7 +12,7 @@ async def test_an_out_of_scope_answer_says_so_plainly_with_reason_alternatives_a
     assert "This isn't part of the peer role." in reply
     assert "What you could do instead:" in reply
     assert "peer supervisor" in reply
-    assert "Source: Peer Support Gone Wild" in reply
+    assert "Source: Promise Resource Network, Peer Support Gone Wild: what the peer role is not" in reply
     assert "[1] Raise this with my peer supervisor" in reply
     assert "Helpful" in reply
 

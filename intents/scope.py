@@ -143,7 +143,30 @@ def render_entry(kb: KnowledgeBase, entry: Entry, lead: str = "") -> Reply:
     return Reply(text="\n".join(lines), choices=choices)
 
 
+CARE_LEAD = (
+    "That sounds like a lot to carry. Feeling worn out is common in this work, and it says nothing bad about you. "
+    "Here is something on looking after yourself, and on getting support from your supervisor:"
+)
+
+
+def with_care(reply: Reply, result: ScopeAnswer) -> Reply:
+    """Answer what was asked, and offer the self-care and supervision topics too."""
+    if not result.care:
+        return reply
+    extra = [Choice(label=e.title, action="scope:entry", value=e.id) for e in result.care]
+    text = reply.text + "\n\nYou mentioned being worn out. If it helps, there's more on looking after yourself and on support from your supervisor."
+    return Reply(text=text, choices=[*extra, *reply.choices])
+
+
 def render_answer(kb: KnowledgeBase, result: ScopeAnswer) -> Reply:
+    return with_care(_render_answer(kb, result), result)
+
+
+def _render_answer(kb: KnowledgeBase, result: ScopeAnswer) -> Reply:
+    if result.kind == "care" and result.entry is not None:
+        reply = render_entry(kb, result.entry, lead=CARE_LEAD + "\n")
+        extra = [Choice(label=e.title, action="scope:entry", value=e.id) for e in result.alternatives]
+        return Reply(text=reply.text, choices=[*extra, *reply.choices])
     if result.kind in ("offtopic", "clinical") and result.route is not None:
         return Reply(text=result.route.reply)
     if result.kind == "not_sure" or result.entry is None:

@@ -31,6 +31,22 @@ DOSING = re.compile(
     r"\bhow (much|many)\b[^.?!]{0,40}\b(can|should|could) (i|he|she|they|someone) (take|have)\b",
     re.IGNORECASE,
 )
+# What a tired or burnt-out person is offered (see ``_care_entries``).
+CARE_TOPICS = (
+    "taking breaks and self-care when I'm burnt out or exhausted",
+    "asking my peer supervisor for support and supervision",
+)
+_ASKS = re.compile(
+    r"\?|\b(can|could|may|should|do|does|is|are|am|who|what|how|where|when|which|why)\b[^.!]*\b(i|we|peers?|my|it|this|that|someone)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_something(question: str) -> bool:
+    """A question, not only a sigh: "is it ok to ask for a break?" vs "so tired"."""
+    return bool(_ASKS.search(question))
+
+
 # Below this confidence the bot says it isn't sure instead of ruling.
 NOT_SURE_BELOW = 0.3
 # Two entries with different rulings this close in retrieval, while the
@@ -51,6 +67,7 @@ class ScopeAnswer:
     distress: DistressSign | None = None
     alternatives: list[Entry] = field(default_factory=list)
     close_call: bool = False
+    care: list[Entry] = field(default_factory=list)  # offered alongside, to someone who says they are worn out
 
     def as_json(self, sources: dict[str, str]) -> dict[str, Any]:
         entry = self.entry
@@ -104,6 +121,7 @@ class KnowledgeBase:
         self.distress = shared_check()
         self.matcher = Matcher(self.entries.values(), offtopics)
         self.verdicts = VerdictModel(self.entries.values(), offtopics)
+        self.care_entries = self._care_entries()
 
     @classmethod
     def load(cls, extra_dir: Path | None = None) -> "KnowledgeBase":
@@ -117,13 +135,34 @@ class KnowledgeBase:
         offtopics = [OffTopic.model_validate(item) for item in _read_yaml("offtopic.yaml", extra_dir)]
         return cls(report, offtopics, support_resources(extra_dir), _read_yaml("sources.yaml", None))
 
+    def _care_entries(self) -> list[Entry]:
+        """The entries a tired or burnt-out person is offered: looking after
+        oneself, and support from a supervisor. Found by what they are about,
+        not by id, so an organisation's own entries on these topics count."""
+        found: list[Entry] = []
+        for topic in CARE_TOPICS:
+            best = next((r for r in self.matcher.rank(topic, k=5) if r.target.kind == "entry"), None)
+            if best is not None and self.entries[best.target.id] not in found:
+                found.append(self.entries[best.target.id])
+        return found
+
     def source_title(self, file: str) -> str:
         return self.sources.get(file, file)
 
     def answer(self, question: str) -> ScopeAnswer:
+        result = self._decide(question)
+        if result.kind not in ("crisis", "care") and self.care_entries and self.distress.is_burnout(question):
+            result.care = [e for e in self.care_entries if e is not result.entry]
+        return result
+
+    def _decide(self, question: str) -> ScopeAnswer:
         sign = self.distress.find(question)
         if sign is not None:
             return ScopeAnswer(verdict="crisis", kind="crisis", confidence=1.0, distress=sign)
+        if self.care_entries and self.distress.is_burnout(question) and not asks_something(question):
+            # Tired or burnt out, and not asking about the role: offer care, not a ruling.
+            return ScopeAnswer(verdict="unknown", kind="care", confidence=1.0, entry=self.care_entries[0],
+                               alternatives=self.care_entries[1:])
         ranked = self.matcher.rank(question, k=10)
         if not ranked or not re.search(r"[^\W\d_]{2}", question):  # nothing word-like to go on
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=0.0)

@@ -35,6 +35,7 @@ ASKS_FOR_A_RULING = re.compile(
 class VerdictGuess:
     label: str      # in_scope, out_of_scope, depends, info or offtopic
     margin: float   # lead of the best label over the next, in SVM units
+    scores: tuple[float, ...] = ()  # every label's score, in the model's label order
 
 
 class VerdictModel:
@@ -65,4 +66,5 @@ class VerdictModel:
         if self.labels[order[0]] == "info" and ASKS_FOR_A_RULING.search(question):
             # "Can I...?" wants a ruling, not background: take the next best.
             order = order[1:]
-        return VerdictGuess(label=self.labels[order[0]], margin=float(scores[order[0]] - scores[order[1]]))
+        return VerdictGuess(label=self.labels[order[0]], margin=float(scores[order[0]] - scores[order[1]]),
+                            scores=tuple(float(x) for x in scores))

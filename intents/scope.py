@@ -14,8 +14,9 @@ import random
 
 from bot.model import Action, Choice, Inbound, Reply
 from intents.base import Command, Context, Intent
-from knowledge.answering import KnowledgeBase, ScopeAnswer
+from knowledge.answering import KnowledgeBase, ScopeAnswer, decode_facts
 from knowledge.schema import Entry, Verdict
+from knowledge.situation import Situation
 
 _LOADING = asyncio.Lock()
 
@@ -82,6 +83,12 @@ class Scope(Intent):
             from intents.concern import start_reply
 
             return [start_reply(origin=f"scope:{action.value}", lead=RAISE_LEAD)]
+        if verb == "rule":
+            # An answer to "who asked for this?": the button carries the entry
+            # and every fact given so far, so nothing is remembered between.
+            entry_id, facts = decode_facts(action.value)
+            if entry_id in kb.entries:
+                return [render_answer(kb, kb.rule(kb.entries[entry_id], Situation(), facts))]
         if verb == "quiz":
             entry_id, _, guess = action.value.partition("|")
             if entry_id in kb.entries:
@@ -119,23 +126,41 @@ def sources_line(kb: KnowledgeBase, entry: Entry) -> str:
     return "Source: " + "; ".join(cited)
 
 
-def render_entry(kb: KnowledgeBase, entry: Entry, lead: str = "") -> Reply:
+RULED_HEADINGS = {
+    "in_scope": "Then yes, this is peer work, because {because}.",
+    "out_of_scope": "Then this isn't part of the peer role, because {because}.",
+}
+
+
+def render_entry(kb: KnowledgeBase, entry: Entry, lead: str = "", verdict: str | None = None, because: str = "",
+                 follow_up=None) -> Reply:
+    """One entry's answer. ``verdict`` and ``because`` are set when a
+    "depends" entry was ruled on a fact the person stated or chose."""
+    verdict = verdict or entry.verdict.value
     lines = [lead] if lead else []
-    lines += [f"{HEADINGS[entry.verdict]} ({entry.title})", "", entry.answer]
+    if because and verdict in RULED_HEADINGS:
+        lines += [f"{RULED_HEADINGS[verdict].format(because=because)} ({entry.title})", "", entry.answer]
+    else:
+        lines += [f"{HEADINGS[entry.verdict]} ({entry.title})", "", entry.answer]
     if entry.conditions:
-        lines += ["", "What it depends on:", *[f"• {c}" for c in entry.conditions]]
+        title = "It stays that way as long as:" if because and verdict == "in_scope" else "What it depends on:"
+        lines += ["", title, *[f"• {c}" for c in entry.conditions]]
     if entry.instead:
         lines += ["", "What you could do instead:", *[f"• {c}" for c in entry.instead]]
     if entry.verdict is Verdict.depends or entry.verdict is Verdict.out_of_scope:
         lines += ["", "Organisations differ on some of this; your own job description counts too."]
     lines += ["", sources_line(kb, entry)]
+    if follow_up is not None:
+        lines += ["", follow_up.question]
     choices = [
         Choice(label=kb.entries[rel].title, action="scope:entry", value=rel)
         for rel in entry.related[:3]
         if rel in kb.entries
     ]
-    if entry.verdict is Verdict.out_of_scope:
+    if verdict == "out_of_scope":
         choices.insert(0, Choice(label="Raise this with my peer supervisor", action="scope:raise", value=entry.id))
+    if follow_up is not None:
+        choices = [Choice(label=label, action="scope:rule", value=value) for label, value, _ in follow_up.choices] + choices
     choices += [
         Choice(label="Helpful", action="scope:helpful", value=f"{entry.id}|yes"),
         Choice(label="Not helpful", action="scope:helpful", value=f"{entry.id}|no"),
@@ -179,15 +204,14 @@ def _render_answer(kb: KnowledgeBase, result: ScopeAnswer) -> Reply:
         lines.append("You could also try other words, or bring it to your peer supervisor, who knows your job description.")
         return Reply(text="\n".join(lines), choices=choices)
     if result.close_call and result.alternatives:
-        other = result.alternatives[0]
-        return Reply(
-            text="I can read that two ways, and they have different answers. Which is closer to what you meant?",
-            choices=[
-                Choice(label=result.entry.title, action="scope:entry", value=result.entry.id),
-                Choice(label=other.title, action="scope:entry", value=other.id),
-            ],
-        )
-    return render_entry(kb, result.entry)
+        # Two readings, two answers: show both rather than pick one.
+        both = [result.entry, result.alternatives[0]]
+        lines = ["I can read that two ways, and they have different answers:", ""]
+        for entry in both:
+            lines.append(f"• If it's about {entry.title[0].lower() + entry.title[1:]}: {HEADINGS[entry.verdict]}")
+        lines += ["", "Which is closer to what you meant? I'll show you the whole answer."]
+        return Reply(text="\n".join(lines), choices=[Choice(label=e.title, action="scope:entry", value=e.id) for e in both])
+    return render_entry(kb, result.entry, verdict=result.verdict, because=result.because, follow_up=result.follow_up)
 
 
 RAISE_LEAD = (

@@ -278,10 +278,11 @@ class KnowledgeBase:
         if confidence < NOT_SURE_BELOW:
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence, alternatives=entries[:3])
         entry = entries[0]
-        situation = read_situation(question)
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
             return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
+        # Only a "depends" entry is ruled on the situation; reading it costs a little.
+        situation = read_situation(question) if entry.verdict is Verdict.depends else Situation()
         ruled = self.rule(entry, situation)
         ruled.confidence = confidence
         if ruled.follow_up is None and not ruled.because:

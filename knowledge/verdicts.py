@@ -9,8 +9,13 @@ all entries ("they want me to report...", "can I help her learn to...").
 The answer is then the best-ranked entry whose ruling the model expects,
 so what is shown and what is ruled always agree.
 
-Training takes well under a second for the bundled knowledge base and
-grows with the number of phrasings, not of entries (one class per ruling).
+Training takes well under a second for the bundled knowledge base. It
+would grow with the number of phrasings, so it is capped: repeated
+(phrasing, ruling) pairs count once, and each ruling keeps at most
+``MAX_PER_LABEL`` phrasings, an even spread over its entries. The model
+learns how rulings are worded across the whole knowledge base, and a few
+thousand wordings per ruling say that as well as fifty thousand; without
+the cap a 5,000-entry knowledge base took over a minute to train.
 """
 
 from __future__ import annotations
@@ -38,6 +43,25 @@ class VerdictGuess:
     scores: tuple[float, ...] = ()  # every label's score, in the model's label order
 
 
+MAX_PER_LABEL = 1500
+
+
+def training_sample(texts: list[str], labels: list[str], cap: int = MAX_PER_LABEL) -> tuple[list[str], list[str]]:
+    """Distinct (text, label) pairs, at most ``cap`` per label, spread evenly
+    and deterministically over the input order (entries stay represented)."""
+    pairs = list(dict.fromkeys(zip(texts, labels)))
+    by_label: dict[str, list[tuple[str, str]]] = {}
+    for pair in pairs:
+        by_label.setdefault(pair[1], []).append(pair)
+    kept: list[tuple[str, str]] = []
+    for items in by_label.values():
+        if len(items) > cap:
+            step = len(items) / cap
+            items = [items[int(i * step)] for i in range(cap)]
+        kept.extend(items)
+    return [t for t, _ in kept], [label for _, label in kept]
+
+
 class VerdictModel:
     C = 0.3
 
@@ -54,6 +78,7 @@ class VerdictModel:
                 labels.append(OFFTOPIC)
         if len(set(labels)) < 3:
             raise ValueError("the verdict model needs at least three kinds of entries")
+        texts, labels = training_sample(texts, labels)
         self.model = LinearTextModel(texts, labels, C=self.C)
         self.labels = self.model.labels
 

@@ -84,7 +84,7 @@ class Scope(Intent):
     )
     commands = (
         Command("scope", "ask whether something is part of the peer role", usage="QUESTION"),
-        Command("quiz", "practise with a \"Scope or No Scope?\" situation"),
+        Command("quiz", "practice with a \"Scope or No Scope?\" situation"),
     )
 
     def __init__(self) -> None:
@@ -199,7 +199,7 @@ class Scope(Intent):
 
 
 def sources_line(kb: KnowledgeBase, entry: Entry) -> str:
-    cited = [f"{kb.source_title(s.file)}, \"{s.section}\"" for s in entry.sources[:2]]
+    cited = [f"{kb.source_title(s.file)}: {s.section}" for s in entry.sources[:2]]
     return "Source: " + "; ".join(cited)
 
 
@@ -224,8 +224,6 @@ def render_entry(kb: KnowledgeBase, entry: Entry, lead: str = "", verdict: str |
         lines += ["", title, *[f"• {c}" for c in entry.conditions]]
     if entry.instead:
         lines += ["", "What you could do instead:", *[f"• {c}" for c in entry.instead]]
-    if entry.verdict is Verdict.depends or entry.verdict is Verdict.out_of_scope:
-        lines += ["", "Organisations differ on some of this; your own job description counts too."]
     lines += ["", sources_line(kb, entry)]
     if follow_up is not None:
         lines += ["", follow_up.question]

@@ -6,8 +6,13 @@ with a question, but it is easily pulled by one shared noun ("meds",
 vector machine (scikit-learn) trained on every phrasing, with word and
 character n-grams, learns which wordings mark each kind of ruling across
 all entries ("they want me to report...", "can I help her learn to...").
-The answer is then the best-ranked entry whose ruling the model expects,
-so what is shown and what is ruled always agree.
+It is a second opinion, not the judge: ``knowledge.answering`` lets it swap
+the best-matching entry for a near neighbour only when it prefers that
+neighbour's ruling by a clear margin, larger than the neighbour's gap in
+retrieval. (Taking "the best-ranked entry with the ruling the model
+expects" at any margin gained on the sets it was tuned on and did no better
+than plain BM25 on new questions.) What is shown and what is ruled are
+always the same entry.
 
 Training takes well under a second for the bundled knowledge base. It
 would grow with the number of phrasings, so it is capped: repeated

@@ -264,9 +264,11 @@ def render_answer(kb: KnowledgeBase, result: ScopeAnswer) -> Reply:
 
 def _render_answer(kb: KnowledgeBase, result: ScopeAnswer) -> Reply:
     if result.kind == "care" and result.entry is not None:
-        reply = render_entry(kb, result.entry, lead=CARE_LEAD + "\n")
-        extra = [Choice(label=e.title, action="scope:entry", value=e.id) for e in result.alternatives]
-        return Reply(text=reply.text, choices=[*extra, *reply.choices])
+        # Not a ruling: nobody asked whether resting is allowed.
+        entry = result.entry
+        text = "\n".join([CARE_LEAD, "", f"{entry.title}:", entry.answer, "", sources_line(kb, entry)])
+        choices = [Choice(label=e.title, action="scope:entry", value=e.id) for e in result.alternatives]
+        return Reply(text=text, choices=choices)
     if result.kind in ("offtopic", "clinical") and result.route is not None:
         return Reply(text=result.route.reply)
     if result.kind == "not_sure" or result.entry is None:

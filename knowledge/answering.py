@@ -151,6 +151,7 @@ def decode_facts(value: str) -> tuple[str, dict[str, str]]:
 
 # What a "depends" entry's conditions turn on, read from their words.
 _HINGE_WHO = re.compile(r"\b(asked|asks|chose|choose|chooses|wants?|said yes|agreed|their own goal|own goals?|the team|staff|compliance|report)\b", re.I)
+_HINGE_TEAM = re.compile(r"\b(team|staff|program|agency|case ?manager|clinic\w*|court|probation|doctor|nurse|compliance|report\w*)\b", re.I)
 _HINGE_POLICY = re.compile(r"\b(polic(y|ies)|organi[sz]ation'?s (rules|policy)|rules)\b", re.I)
 
 BECAUSE = {
@@ -162,6 +163,8 @@ BECAUSE = {
     ("voice", "clinical"): "it asks for a clinical voice (labels, assessments) rather than your own",
     ("policy", "yes"): "your organisation's policy allows it",
     ("policy", "no"): "your organisation's policy doesn't allow it",
+    ("asked", "yes"): "the person asked for it or welcomed it",
+    ("asked", "no"): "it isn't something the person asked for or welcomed",
     ("fit", "yes"): "it serves the person's own recovery, on their terms",
     ("fit", "no"): "it doesn't serve the person's own recovery on their terms",
 }
@@ -325,7 +328,7 @@ class KnowledgeBase:
             facts["requester"] = situation.requester
         known = Situation(facts.get("requester"), facts.get("purpose"), facts.get("voice"))
         lean = known.leaning
-        for key in ("policy", "fit"):
+        for key in ("asked", "policy", "fit"):
             if facts.get(key) in ("yes", "no"):
                 lean = "person" if facts[key] == "yes" else "system"
                 return self._ruled(entry, "in_scope" if lean == "person" else "out_of_scope", (key, facts[key]))
@@ -353,6 +356,12 @@ class KnowledgeBase:
                 for c in entry.follow_up.choices
             ])
         conditions = " ".join(entry.conditions)
+        if _HINGE_WHO.search(conditions) and not _HINGE_TEAM.search(conditions):
+            # Turns on the person's own wish, with no team in the picture (a hug, a visit).
+            return FollowUp("Did the person ask for this, or say yes when you offered?", [
+                choice("Yes, they did", "asked", "yes", "in_scope"),
+                choice("No, or I'm not sure", "asked", "no", "out_of_scope"),
+            ])
         if _HINGE_WHO.search(conditions):
             if facts.get("requester") == "system":
                 return FollowUp("Whose goal does it serve: the person's own, or the team's (for example, getting them to go along with a plan)?", [

@@ -167,5 +167,7 @@ class DistressCheck:
         return None
 
     def is_burnout(self, text: str) -> bool:
-        """Tiredness or burnout, named as such ("exhausted", "burnt out")."""
-        return bool(self._any_burnout.search(normalise(text)))
+        """Tiredness or burnout, named as such ("exhausted", "burnt out"), or
+        venting about the work itself ("giving up on this job")."""
+        whole = normalise(text)
+        return bool(self._any_burnout.search(whole)) or any(v.search(whole) for v in self.venting)

@@ -77,3 +77,11 @@ async def test_the_handoff_buttons_do_not_use_up_the_second_offer(chat: Chat):
     await chat.say("Not now")
     moved_on = await chat.say("can I run a WRAP group?")
     assert "Still here if you need it" in moved_on
+
+
+@pytest.mark.parametrize("message", ["i feel like giving up on this job", "this paperwork is killing me lol"])
+async def test_venting_with_no_question_gets_care_not_a_ruling(chat: Chat, message: str):
+    reply = await chat.say(message)
+    assert "988" not in reply
+    assert "worn out" in reply
+    assert "It depends." not in reply and "Yes, this is peer work." not in reply

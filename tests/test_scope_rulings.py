@@ -112,3 +112,17 @@ def test_two_close_readings_that_rule_differently_are_both_shown():
 def test_how_much_to_share_is_not_a_dosing_question():
     assert not DOSING.search("how much of my own story should I share with a new guy?")
     assert not DOSING.search("how many groups can I run in a week?")
+
+
+def test_a_depends_entry_with_no_team_in_its_conditions_asks_whether_the_person_wanted_it():
+    kb = KnowledgeBase.load()
+    base = kb.entries["accompanying-to-appointments"]
+    touch = base.model_copy(update={"id": "welcomed-touch", "conditions": ["The person wants it and says so.", "It's brief and in the open."]})
+    question = KnowledgeBase.follow_up(touch, {})
+    assert question.question == "Did the person ask for this, or say yes when you offered?"
+    from knowledge.answering import decode_facts
+    from knowledge.situation import Situation
+
+    no = decode_facts(question.choices[1][1])[1]
+    ruled = kb.rule(touch, Situation(), no)
+    assert ruled.verdict == "out_of_scope" and "asked for or welcomed" in ruled.because

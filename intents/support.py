@@ -99,7 +99,7 @@ class Support(Intent):
         if any("988" in r.text or "Still here if you need it" in r.text for r in replies):
             return replies  # still on the topic: the resources are in the reply itself
         # The person has moved on: offer the resources once more, then let them be.
-        del self._recent[self._key(msg)]
+        self._recent.pop(self._key(msg), None)
         return [*replies, Reply(text=footer(support_resources(ctx.settings.kb_dir)))]
 
     async def on_action(self, action, msg: Inbound, ctx: Context) -> list[Reply]:

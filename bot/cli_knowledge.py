@@ -83,8 +83,11 @@ def evaluate(file: Path, as_json: bool) -> None:
         rows.append((question, expected, result.verdict))
         if as_json:
             entry_id = result.entry.id if result.entry else (result.route.id if result.route else None)
-            click.echo(json.dumps({"question": question, "expected": expected, "predicted": result.verdict,
-                                   "entry_id": entry_id, "confidence": round(result.confidence, 3)}, ensure_ascii=False))
+            line = {"question": question, "expected": expected, "predicted": result.verdict,
+                    "entry_id": entry_id, "confidence": round(result.confidence, 3)}
+            if result.follow_up is not None:
+                line["follow_up"] = result.follow_up.as_json()
+            click.echo(json.dumps(line, ensure_ascii=False))
     if as_json:
         return
     if not rows:

@@ -3,9 +3,12 @@ anything else.
 
 The reply carries crisis and support resources in the same message, says
 plainly that the bot contacts no one and locates no one, and offers (only
-offers) to let a peer supervisor know the person would like to talk. For a
-while afterwards, every reply in that conversation keeps a short line of
-resources: one "I'm fine" does not make them disappear.
+offers) to let a peer supervisor know the person would like to talk.
+
+Afterwards the resources are offered once more, in a short line, when the
+person next moves on to something else: one "I'm fine" does not make them
+disappear, and a line of crisis numbers under every answer for hours would
+tell someone who was misread that the bot still thinks they are in danger.
 
 Nothing about the distress is stored: the memory of it is in this process
 only, keyed by conversation, and fades after a few hours.
@@ -48,6 +51,8 @@ class Support(Intent):
     name = "support"
 
     def __init__(self) -> None:
+        # When the care reply was given, per conversation; cleared once the
+        # resources have been offered again.
         self._recent: dict[tuple[str, str], dt.datetime] = {}
 
     def _key(self, msg: Inbound) -> tuple[str, str]:
@@ -89,8 +94,12 @@ class Support(Intent):
     async def decorate(self, msg: Inbound, replies: list[Reply], ctx: Context) -> list[Reply]:
         if not replies or not self._is_recent(msg, ctx):
             return replies
+        if msg.action is not None and msg.action.id.startswith("support:"):
+            return replies  # the handoff buttons: still the same conversation about care
         if any("988" in r.text or "Still here if you need it" in r.text for r in replies):
-            return replies
+            return replies  # still on the topic: the resources are in the reply itself
+        # The person has moved on: offer the resources once more, then let them be.
+        self._recent.pop(self._key(msg), None)
         return [*replies, Reply(text=footer(support_resources(ctx.settings.kb_dir)))]
 
     async def on_action(self, action, msg: Inbound, ctx: Context) -> list[Reply]:

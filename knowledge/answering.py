@@ -4,6 +4,31 @@ off-topic pointer, or "I'm not sure".
 This is the one place that decides; the chat intent and the ``peerbot ask``
 and ``peerbot eval`` commands all call ``KnowledgeBase.answer`` so that what
 is measured is exactly what people get.
+
+How a ruling is chosen, and why:
+
+1. Retrieval (``knowledge.matching``) finds the entry the question is about:
+   the task or situation. It knows words, not who wants what.
+2. The verdict model (``knowledge.verdicts``) may replace that entry with a
+   lower-ranked one whose ruling it expects, but only when it prefers that
+   ruling by a clear margin and the other entry is nearly as close in
+   words. It used to pick "the best-ranked entry with the ruling the model
+   expects" at any margin: that gained on the sets it was tuned on and lost
+   on new ones, because a small SVM lead on a new wording is mostly noise.
+3. The situation (``knowledge.situation``): who asked and for whose goal.
+   An entry of verdict ``depends`` is ruled by the facts the question
+   states: the person's own request or goal makes it peer work, the
+   system's purpose (compliance, monitoring, reporting) makes it
+   co-optation. When the deciding fact is missing, the answer is
+   ``depends`` with one follow-up question whose buttons carry the fact
+   back (``rule``), so the ruling never rests on a guess. A peer who asks
+   how to push back on co-optation is not ruled against for naming it.
+4. Two entries that are both close and rule differently are shown side by
+   side (``close_call``), reported as ``depends``: the honest answer is that
+   it depends which situation was meant.
+5. Dosing questions are declined, but only questions that ask for a dose;
+   a task that mentions one ("the nurse wants me to hand out her 50 mg")
+   is a scope question about the task.
 """
 
 from __future__ import annotations
@@ -20,6 +45,7 @@ from knowledge.distress import DistressSign, shared_check, support_resources
 from knowledge.loader import LoadReport, load_entries
 from knowledge.matching import Matcher, Ranked
 from knowledge.schema import Entry, OffTopic, OffTopicKind, Verdict
+from knowledge.situation import Situation, read_situation
 from knowledge.verdicts import OFFTOPIC, VerdictModel
 
 HERE = Path(__file__).parent
@@ -27,12 +53,37 @@ HERE = Path(__file__).parent
 # Dosing questions are clinical whatever else they mention: declined, never
 # answered, even when they share words with a scope entry.
 DOSING = re.compile(
-    r"\b(\d+\s?mg|milligrams?|dosage|dosing|doses?|max(imum)? (daily )?(dose|amount))\b|"
-    r"\bhow (much|many)\b[^.?!]{0,40}\b(can|should|could) (i|he|she|they|someone) (take|have)\b",
+    r"\bhow (much|many)( \w+){0,4} (can|should|could|do|does|would|is it safe to|is it ok to) (i|he|she|they|someone|a person|you) (take|give|have|use|double|mix)\b"
+    r"|\b(what|whats|what is|what's) (the |a |her |his |their )?(right |correct |usual |normal |safe |max(imum)? |starting |typical |daily |lethal )*(dose|dosage|amount|mg)\b"
+    r"|\b(max(imum)?|safe|lethal|right|correct|usual|starting) (daily )?(dose|dosage|amount)\b"
+    r"|\bis \d+\s?(mg|milligrams?|pills?|tablets?)\b[^.?!]{0,30}\b(too much|safe|ok|okay|a lot|enough|dangerous)\b"
+    r"|\b(can|could|should) (i|he|she|they|someone) (take|have|double|skip|split|up|increase|lower|cut)( \w+){0,2} (\d+\s?(mg|milligrams?)|dose|doses|dosage|extra)\b"
+    r"|\b(double|increase|lower|reduce|split|skip) (her|his|their|my|a) (dose|dosage)\b|\bdos(age|ing) (of|for)\b",
     re.IGNORECASE,
 )
+# What a tired or burnt-out person is offered (see ``_care_entries``).
+CARE_TOPICS = (
+    "taking breaks and self-care when I'm burnt out or exhausted",
+    "asking my peer supervisor for support and supervision",
+)
+_ASKS = re.compile(
+    r"\?|\b(can|could|may|should|do|does|is|are|am|who|what|how|where|when|which|why)\b[^.!]*\b(i|we|peers?|my|it|this|that|someone)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_something(question: str) -> bool:
+    """A question, not only a sigh: "is it ok to ask for a break?" vs "so tired"."""
+    return bool(_ASKS.search(question))
+
+
 # Below this confidence the bot says it isn't sure instead of ruling.
 NOT_SURE_BELOW = 0.3
+# The verdict model replaces the best-matching entry only when it prefers
+# another entry's ruling by at least this much (SVM units), and by more than
+# the best match leads that entry in retrieval (combined score, best ~1.6).
+OVERRIDE_MARGIN = 0.2
+
 # Two entries with different rulings this close in retrieval, while the
 # verdict model barely prefers one ruling: ask which was meant.
 CLOSE_CALL = 0.1
@@ -51,6 +102,9 @@ class ScopeAnswer:
     distress: DistressSign | None = None
     alternatives: list[Entry] = field(default_factory=list)
     close_call: bool = False
+    care: list[Entry] = field(default_factory=list)  # offered alongside, to someone who says they are worn out
+    follow_up: "FollowUp | None" = None  # the one question that decides a "depends"
+    because: str = ""                    # the stated fact a ruling rests on, in plain words
 
     def as_json(self, sources: dict[str, str]) -> dict[str, Any]:
         entry = self.entry
@@ -67,7 +121,53 @@ class ScopeAnswer:
                 for s in (entry.sources if entry else [])
             ],
             "alternatives": [e.id for e in self.alternatives],
+            **({"follow_up": self.follow_up.as_json()} if self.follow_up else {}),
         }
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The one question that decides a "depends", with its answers. Each
+    choice's value carries the entry and every fact known so far, so a
+    button press can be ruled on without remembering anything."""
+
+    question: str
+    choices: list[tuple[str, str, str]]  # (label, value for the button, verdict it leads to)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"question": self.question,
+                "choices": [{"label": label, "verdict": verdict} for label, _, verdict in self.choices]}
+
+
+def encode_facts(entry_id: str, facts: dict[str, str]) -> str:
+    return entry_id + "|" + ",".join(f"{k}={v}" for k, v in sorted(facts.items()))
+
+
+def decode_facts(value: str) -> tuple[str, dict[str, str]]:
+    entry_id, _, rest = value.partition("|")
+    facts = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
+    return entry_id, facts
+
+
+# What a "depends" entry's conditions turn on, read from their words.
+_HINGE_WHO = re.compile(r"\b(asked|asks|chose|choose|chooses|wants?|said yes|agreed|their own goal|own goals?|the team|staff|compliance|report)\b", re.I)
+_HINGE_TEAM = re.compile(r"\b(team|staff|program|agency|case ?manager|clinic\w*|court|probation|doctor|nurse|compliance|report\w*)\b", re.I)
+_HINGE_POLICY = re.compile(r"\b(polic(y|ies)|organi[sz]ation'?s (rules|policy)|rules)\b", re.I)
+
+BECAUSE = {
+    ("purpose", "own"): "it serves the person's own goal",
+    ("purpose", "system"): "it serves the team's purpose (compliance, monitoring or reporting) rather than the person's own goal",
+    ("requester", "person"): "the person asked for it",
+    ("requester", "system"): "the team wants it done, not the person",
+    ("voice", "peer"): "it's in your own, plain words",
+    ("voice", "clinical"): "it asks for a clinical voice (labels, assessments) rather than your own",
+    ("policy", "yes"): "your organisation's policy allows it",
+    ("policy", "no"): "your organisation's policy doesn't allow it",
+    ("asked", "yes"): "the person asked for it or welcomed it",
+    ("asked", "no"): "it isn't something the person asked for or welcomed",
+    ("fit", "yes"): "it serves the person's own recovery, on their terms",
+    ("fit", "no"): "it doesn't serve the person's own recovery on their terms",
+}
 
 
 def _read_yaml(name: str, extra_dir: Path | None) -> Any:
@@ -104,6 +204,7 @@ class KnowledgeBase:
         self.distress = shared_check()
         self.matcher = Matcher(self.entries.values(), offtopics)
         self.verdicts = VerdictModel(self.entries.values(), offtopics)
+        self.care_entries = self._care_entries()
 
     @classmethod
     def load(cls, extra_dir: Path | None = None) -> "KnowledgeBase":
@@ -117,23 +218,58 @@ class KnowledgeBase:
         offtopics = [OffTopic.model_validate(item) for item in _read_yaml("offtopic.yaml", extra_dir)]
         return cls(report, offtopics, support_resources(extra_dir), _read_yaml("sources.yaml", None))
 
+    def _care_entries(self) -> list[Entry]:
+        """The entries a tired or burnt-out person is offered: looking after
+        oneself, and support from a supervisor. Found by what they are about,
+        not by id, so an organisation's own entries on these topics count."""
+        found: list[Entry] = []
+        for topic in CARE_TOPICS:
+            best = next((r for r in self.matcher.rank(topic, k=5) if r.target.kind == "entry"), None)
+            if best is not None and self.entries[best.target.id] not in found:
+                found.append(self.entries[best.target.id])
+        return found
+
     def source_title(self, file: str) -> str:
         return self.sources.get(file, file)
 
     def answer(self, question: str) -> ScopeAnswer:
+        result = self._decide(question)
+        if result.kind not in ("crisis", "care") and self.care_entries and self.distress.is_burnout(question):
+            result.care = [e for e in self.care_entries if e is not result.entry]
+        return result
+
+    def _decide(self, question: str) -> ScopeAnswer:
         sign = self.distress.find(question)
         if sign is not None:
             return ScopeAnswer(verdict="crisis", kind="crisis", confidence=1.0, distress=sign)
+        if self.care_entries and self.distress.is_burnout(question) and not asks_something(question):
+            # Tired or burnt out, and not asking about the role: offer care, not a ruling.
+            return ScopeAnswer(verdict="unknown", kind="care", confidence=1.0, entry=self.care_entries[0],
+                               alternatives=self.care_entries[1:])
         ranked = self.matcher.rank(question, k=10)
         if not ranked or not re.search(r"[^\W\d_]{2}", question):  # nothing word-like to go on
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=0.0)
         guess = self.verdicts.guess(question)
-        # The best-ranked candidate with the ruling the verdict model expects.
-        chosen = next((r for r in ranked if self._label(r) == guess.label), None)
-        if chosen is not None and chosen is not ranked[0]:
-            ranked = [chosen, *[r for r in ranked if r is not chosen]]
         top = ranked[0]
-        confidence = self._confidence(ranked, guess.margin if chosen is not None else 0.0)
+        # The verdict model overrides the best match only by a clear margin:
+        # its preference for another entry's ruling has to outweigh how much
+        # closer in words the best match is.
+        chosen = None
+        if self._label(top) != guess.label:
+            label_scores = dict(zip(self.verdicts.labels, guess.scores))
+            top_support = label_scores.get(self._label(top), 0.0)
+            for r in ranked[1:4]:
+                if self._label(r) != guess.label:
+                    continue
+                lead = label_scores[guess.label] - top_support
+                if lead >= OVERRIDE_MARGIN and lead > top.score - r.score:
+                    chosen = r
+                break
+            if chosen is not None:
+                ranked = [chosen, *[r for r in ranked if r is not chosen]]
+                top = chosen
+        agrees = self._label(top) == guess.label
+        confidence = self._confidence(ranked, guess.margin if agrees else 0.0)
         if DOSING.search(question) and "medication-dosing" in self.offtopics:
             route = self.offtopics["medication-dosing"]
             return ScopeAnswer(verdict="unknown", kind="clinical", confidence=max(confidence, 0.9), route=route)
@@ -145,28 +281,106 @@ class KnowledgeBase:
         if confidence < NOT_SURE_BELOW:
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence, alternatives=entries[:3])
         entry = entries[0]
-        rival = next(
-            (r for r in ranked[1:] if r.target.kind == "entry" and self.entries[r.target.id].verdict != entry.verdict),
-            None,
-        )
-        # Ask which was meant only when neither the words nor the wording decide.
-        close = (
-            rival is not None
-            and guess.margin < CLOSE_MARGIN
-            and abs(top.score - rival.score) < CLOSE_CALL
-        )
-        alternatives = [self.entries[rival.target.id]] if close and rival else []
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
-            return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry, alternatives=alternatives, close_call=close)
-        return ScopeAnswer(
-            verdict=entry.verdict.value,
-            kind="ruling",
-            confidence=confidence,
-            entry=entry,
-            alternatives=alternatives,
-            close_call=close,
-        )
+            return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
+        # Only a "depends" entry is ruled on the situation; reading it costs a little.
+        situation = read_situation(question) if entry.verdict is Verdict.depends else Situation()
+        ruled = self.rule(entry, situation)
+        ruled.confidence = confidence
+        if ruled.follow_up is None and not ruled.because:
+            rival = self._close_rival(entry, ranked, guess.margin)
+            if rival is not None:
+                ruled.verdict, ruled.close_call, ruled.alternatives = "depends", True, [rival]
+        return ruled
+
+    def _close_rival(self, entry: Entry, ranked: list[Ranked], margin: float) -> Entry | None:
+        """Another entry nearly as close that rules differently, while the
+        verdict model barely prefers one ruling: then neither is picked."""
+        top = ranked[0]
+        for r in ranked[1:]:
+            if r.target.kind != "entry":
+                continue
+            other = self.entries[r.target.id]
+            if other.verdict in (entry.verdict, Verdict.info):
+                continue
+            if margin < CLOSE_MARGIN and top.score - r.score < CLOSE_CALL:
+                return other
+            return None
+        return None
+
+    def rule(self, entry: Entry, situation: Situation, facts: dict[str, str] | None = None) -> ScopeAnswer:
+        """The ruling for ``entry`` in the situation the question states
+        (or the answers given to follow-up questions, ``facts``)."""
+        facts = dict(facts or {})
+        if entry.verdict is not Verdict.depends:
+            # A blunt ruling stands. (Turning peer-work entries into
+            # co-optation on a stated system purpose was tried: it misread
+            # questions about resisting that purpose more often than it
+            # caught co-optation, on every set.)
+            return ScopeAnswer(verdict=entry.verdict.value, kind="ruling", confidence=1.0, entry=entry)
+        # A "depends" entry: rule on what is known, or ask for what decides it.
+        if situation.purpose and "purpose" not in facts:
+            facts["purpose"] = situation.purpose
+        if situation.voice and "voice" not in facts:
+            facts["voice"] = situation.voice
+        if situation.requester and "requester" not in facts:
+            facts["requester"] = situation.requester
+        known = Situation(facts.get("requester"), facts.get("purpose"), facts.get("voice"))
+        lean = known.leaning
+        for key in ("asked", "policy", "fit"):
+            if facts.get(key) in ("yes", "no"):
+                lean = "person" if facts[key] == "yes" else "system"
+                return self._ruled(entry, "in_scope" if lean == "person" else "out_of_scope", (key, facts[key]))
+        if lean == "person":
+            key = next(k for k in ("purpose", "voice", "requester") if facts.get(k) in ("own", "peer", "person"))
+            return self._ruled(entry, "in_scope", (key, facts[key]))
+        if lean == "system" and not situation.resisting:
+            key = next(k for k in ("purpose", "voice") if facts.get(k) in ("system", "clinical"))
+            return self._ruled(entry, "out_of_scope", (key, facts[key]))
+        return ScopeAnswer(verdict="depends", kind="ruling", confidence=1.0, entry=entry, follow_up=self.follow_up(entry, facts))
+
+    @staticmethod
+    def _ruled(entry: Entry, verdict: str, fact: tuple[str, str]) -> ScopeAnswer:
+        return ScopeAnswer(verdict=verdict, kind="ruling", confidence=1.0, entry=entry, because=BECAUSE[fact])
+
+    @staticmethod
+    def follow_up(entry: Entry, facts: dict[str, str]) -> FollowUp:
+        """The one question that decides this entry, given what is known."""
+        def choice(label: str, key: str, value: str, verdict: str) -> tuple[str, str, str]:
+            return (label, encode_facts(entry.id, {**facts, key: value}), verdict)
+
+        if entry.follow_up is not None:
+            return FollowUp(entry.follow_up.question, [
+                choice(c.label, "fit", "yes" if c.verdict is Verdict.in_scope else "no", c.verdict.value)
+                for c in entry.follow_up.choices
+            ])
+        conditions = " ".join(entry.conditions)
+        if _HINGE_WHO.search(conditions) and not _HINGE_TEAM.search(conditions):
+            # Turns on the person's own wish, with no team in the picture (a hug, a visit).
+            return FollowUp("Did the person ask for this, or say yes when you offered?", [
+                choice("Yes, they did", "asked", "yes", "in_scope"),
+                choice("No, or I'm not sure", "asked", "no", "out_of_scope"),
+            ])
+        if _HINGE_WHO.search(conditions):
+            if facts.get("requester") == "system":
+                return FollowUp("Whose goal does it serve: the person's own, or the team's (for example, getting them to go along with a plan)?", [
+                    choice("The person's own goal", "purpose", "own", "in_scope"),
+                    choice("The team's", "purpose", "system", "out_of_scope"),
+                ])
+            return FollowUp("Who asked for this: the person, or the team?", [
+                choice("The person", "requester", "person", "in_scope"),
+                choice("The team", "requester", "system", "depends"),
+            ])
+        if _HINGE_POLICY.search(conditions):
+            return FollowUp("Does your organization's policy allow it?", [
+                choice("Yes, it does", "policy", "yes", "in_scope"),
+                choice("No, it doesn't", "policy", "no", "out_of_scope"),
+            ])
+        return FollowUp("Does it serve the person's own recovery, on their terms?", [
+            choice("Yes, it's for them", "fit", "yes", "in_scope"),
+            choice("No, it's for something else", "fit", "no", "out_of_scope"),
+        ])
 
     def _label(self, ranked: Ranked) -> str:
         if ranked.target.kind == "offtopic":

@@ -4,6 +4,30 @@ Patterns (``distress.yaml``) are anchored on the writer, and a sentence
 that reports someone else's words or the writer's past is set aside, so a
 peer worker asking how to support someone who is struggling gets a scope
 answer, while a peer worker who is struggling gets care first.
+
+Care where it is needed, and only there. A crisis reply to "this paperwork
+is killing me lol" is not harmless: it buries the answer the person asked
+for and tells them the bot doesn't listen. So three kinds of words are told
+apart:
+
+- warning signs (the checklist the 988 Lifeline publishes, in our own
+  words): wanting to die, hopelessness or no reason to live, feeling
+  trapped or in unbearable pain, being a burden, a plan or a way, saying
+  goodbye, putting one's affairs in order, giving things away. These count
+  however they are said and whatever else the message says about work;
+- soft signs ("I can't take this anymore", "it's all too much"): the same
+  words serve for despair and for a bad shift, so they count unless the
+  sentence is aimed at work ("...this caseload anymore");
+- venting and burnout ("so done with this shift", "giving up on this job",
+  "exhausted and burnt out"): everyday speech about work. The venting is set
+  aside before the second opinion reads the message, and a message of
+  tiredness or burnout is not sent to it at all: the classifier hears
+  "done", "giving up" and "exhausted" as distress. ``is_burnout`` lets the
+  scope answer offer self-care and supervision instead.
+
+A miss costs far more than a false alarm, so the warning signs are broad and
+the exemptions narrow: an exemption only ever removes soft words, never a
+warning sign.
 """
 
 from __future__ import annotations
@@ -42,6 +66,26 @@ def support_resources(extra_dir: Path | None = None) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+# Words that carry no thought of their own once venting is set aside.
+_FILLER = frozenset(
+    "i im me my so just really totally honestly feel feeling like and but lol haha hahaha lmao ugh omg tbh the a an "
+    "this that is am are was of with at to today rn right now kinda sort of pretty very super too all".split()
+)
+
+
+def _either(patterns) -> re.Pattern[str]:
+    alternatives = [f"(?:{p.pattern})" for p in patterns]
+    return re.compile("|".join(alternatives) if alternatives else r"(?!x)x")
+
+
+def _kind_of(signs: list[tuple[str, re.Pattern[str]]], sentence: str) -> str:
+    return next(kind for kind, pattern in signs if pattern.search(sentence))
+
+
+def _has_content(text: str) -> bool:
+    return any(w not in _FILLER for w in re.findall(r"[a-z]+", text))
+
+
 @dataclass(frozen=True)
 class DistressSign:
     kind: str
@@ -75,7 +119,18 @@ class DistressCheck:
     def __init__(self, path: Path = DISTRESS_FILE, examples: Path = EXAMPLES_FILE):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         self.signs = [(kind, re.compile(p)) for kind, patterns in data["signs"].items() for p in patterns]
+        self.soft_signs = [(kind, re.compile(p)) for kind, patterns in data.get("soft_signs", {}).items() for p in patterns]
+        self.venting = [re.compile(p) for p in data.get("venting_phrases", [])]
+        self.about_work = [re.compile(p) for p in data.get("venting_about_work", [])]
+        self.burnout = [re.compile(p) for p in data.get("burnout", [])]
         self.reported = [re.compile(p) for p in data.get("reported", [])]
+        # Short lists are searched as one pattern (answers are timed in
+        # milliseconds). The long list of signs is not: Python's regex engine
+        # runs a 150-way alternation at every position, twice as slowly.
+        self._any_soft = _either(p for _, p in self.soft_signs)
+        self._any_reported = _either(self.reported)
+        self._any_work = _either(self.about_work)
+        self._any_burnout = _either(self.burnout)
         self.figures = [re.compile(p) for p in data.get("figures_of_speech", [])]
         self.model = _second_opinion(examples)
         self.about_me = [re.compile(p) for p in data.get("about_me", [])]
@@ -92,11 +147,27 @@ class DistressCheck:
             sentence = sentence.strip()
             if not sentence:
                 continue
-            for kind, pattern in self.signs:
-                if pattern.search(sentence) and not any(r.search(sentence) for r in self.reported):
-                    return DistressSign(kind=kind, sentence=sentence)
+            hard = next((kind for kind, pattern in self.signs if pattern.search(sentence)), None)
+            soft = None if hard else self._any_soft.search(sentence)
+            if not (hard or soft) or self._any_reported.search(sentence):
+                continue
+            if hard:
+                return DistressSign(kind=hard, sentence=sentence)
+            if not self._any_work.search(sentence):
+                return DistressSign(kind=_kind_of(self.soft_signs, sentence), sentence=sentence)
         if not second_opinion or self.model is None or any(f.search(whole) for f in self.figures):
             return None
-        if self.model.score_of(text, "distress") > SECOND_OPINION_ABOVE:
+        rest = whole
+        for phrase in (*self.venting, *self.burnout):
+            rest = phrase.sub(" ", rest)
+        if rest != whole and not _has_content(rest):
+            return None
+        if self.model.score_of(rest, "distress") > SECOND_OPINION_ABOVE:
             return DistressSign(kind="second-opinion", sentence=whole)
         return None
+
+    def is_burnout(self, text: str) -> bool:
+        """Tiredness or burnout, named as such ("exhausted", "burnt out"), or
+        venting about the work itself ("giving up on this job")."""
+        whole = normalise(text)
+        return bool(self._any_burnout.search(whole)) or any(v.search(whole) for v in self.venting)

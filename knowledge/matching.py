@@ -110,27 +110,32 @@ class Matcher:
         self.targets: list[Target] = []
         phrase_docs: list[str] = []
         phrase_owner: list[int] = []
-        pooled_docs: list[str] = []
         for entry in entries:
             texts = [entry.title, *entry.phrasings]
-            self._add(Target(entry.id, "entry"), texts, phrase_docs, phrase_owner, pooled_docs)
+            self._add(Target(entry.id, "entry"), texts, phrase_docs, phrase_owner)
         for route in offtopics:
-            self._add(Target(route.id, "offtopic"), [route.title, *route.phrasings], phrase_docs, phrase_owner, pooled_docs)
+            self._add(Target(route.id, "offtopic"), [route.title, *route.phrasings], phrase_docs, phrase_owner)
 
+        # Each phrasing is folded and stemmed once; an entry's pooled
+        # document is its phrasings' tokens put together (folding and
+        # stemming the pooled text again doubled the build time).
         folded_phrases = [fold(t) for t in phrase_docs]
         self.vocabulary = Vocabulary(w for text in folded_phrases for w in TOKEN.findall(text))
         self._owner = np.asarray(phrase_owner, dtype=np.int64)
+        phrase_tokens = [self._tokens(t, folded=True) for t in folded_phrases]
+        pooled_tokens: list[list[str]] = [[] for _ in self.targets]
+        for owner, tokens in zip(phrase_owner, phrase_tokens):
+            pooled_tokens[owner].extend(t for t in tokens if t != "__empty__")
         self._phrases = bm25s.BM25()
-        self._phrases.index([self._tokens(t, folded=True) for t in folded_phrases], show_progress=False)
+        self._phrases.index(phrase_tokens, show_progress=False)
         self._pooled = bm25s.BM25()
-        self._pooled.index([self._tokens(fold(t), folded=True) for t in pooled_docs], show_progress=False)
+        self._pooled.index([tokens or ["__empty__"] for tokens in pooled_tokens], show_progress=False)
 
-    def _add(self, target: Target, texts: list[str], phrase_docs: list[str], owner: list[int], pooled: list[str]) -> None:
+    def _add(self, target: Target, texts: list[str], phrase_docs: list[str], owner: list[int]) -> None:
         index = len(self.targets)
         self.targets.append(target)
         phrase_docs.extend(texts)
         owner.extend([index] * len(texts))
-        pooled.append(" ".join(texts))
 
     def _tokens(self, text: str, folded: bool = False, correct: bool = False) -> list[str]:
         words = TOKEN.findall(text if folded else fold(text))

@@ -42,6 +42,30 @@ class Source(BaseModel):
     section: str = Field(min_length=1)
 
 
+class FollowUpChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=60)
+    verdict: Verdict
+
+    @field_validator("verdict")
+    @classmethod
+    def _a_ruling(cls, value: Verdict) -> Verdict:
+        if value not in (Verdict.in_scope, Verdict.out_of_scope):
+            raise ValueError("a follow-up answer leads to in_scope or out_of_scope")
+        return value
+
+
+class FollowUpSpec(BaseModel):
+    """Optional, on a 'depends' entry: the one question that decides it, when
+    it isn't who asked or whose goal it serves (the bot asks those by itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=5, max_length=160)
+    choices: list[FollowUpChoice] = Field(min_length=2, max_length=4)
+
+
 class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +78,7 @@ class Entry(BaseModel):
     phrasings: list[str] = Field(min_length=5)
     sources: list[Source] = Field(min_length=1)
     related: list[str] = Field(default_factory=list)
+    follow_up: FollowUpSpec | None = None
     owner: str = Field(min_length=2)
     reviewed: dt.date
 

@@ -1,0 +1,163 @@
+"""Who wants it, and for whose goal: the facts a scope ruling turns on.
+
+Most "is this my job?" questions are not about a task but about a task in a
+situation. Going to an appointment, teaching a coping skill, writing a note
+or sitting in a team meeting is peer work when the person asked for it and
+it serves their own goal, and co-optation when the team wants it done to get
+them to comply, to watch them or to report on them. The seed material says
+so again and again: the line runs through who is asking and for what, not
+through the task. A matcher that only knows words has to learn that line
+afresh for every task from phrasings; a new wording of a known situation
+("her PO wants me to...") then lands wherever its nouns point.
+
+So the question is read for three facts, each independent of any entry:
+
+- requester: the person ("she asked me", "at his request") or the system
+  (the team, staff, a doctor, a court, probation, "I was told to");
+- purpose: the person's own goal or choice ("so she can decide", "his own
+  goals", "she wants to") or the system's (making sure someone complies,
+  monitoring, reporting back, the program's numbers or convenience);
+- voice: the peer's own (plain words, lived experience) or clinical
+  (diagnoses, clinical terms, assessments).
+
+``knowledge.answering`` combines them with the best-matching entry: an entry
+of verdict ``depends`` names its conditions, and these facts are what those
+conditions are about. When the question states the deciding fact the ruling
+follows it; when it doesn't, the answer is ``depends`` and the bot asks the
+one question that decides (``follow_up``), with buttons that carry the fact
+back so that nothing needs remembering between messages.
+
+Only "depends" entries are ruled this way. Turning a peer-work entry into
+co-optation because the question names a system purpose was tried and
+measured: it misread peers asking how to resist that purpose more often
+than it caught co-optation. And a peer who pushes back ("can I refuse when
+the nurse wants me to make sure he takes them?") is asking about resisting
+co-optation, which is peer work: the system purpose is not held against
+them (``resisting``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PERSON = (
+    r"(she|he|they|client|participant|resident|member|patient|person|guy|woman|man|lady|youth|teen|kid|veteran|"
+    r"mom|dad|mother|father|family|someone i (support|work with|serve)|folks? i (support|work with))"
+)
+SYSTEM = (
+    r"(team|treatment team|staff|nurses?|charge nurse|doctors?|dr|psychiatrists?|prescribers?|clinicians?|therapists?|"
+    r"counselors?|supervisors?|manager|boss|director|program|agency|court|judge|probation( officer)?|parole( officer)?|"
+    r"po|officers?|police|cops?|case ?managers?|social workers?|caseworkers?|unit|hospital|clinic|admin|administration|"
+    r"leadership|organi[sz]ation|house manager|shelter|landlord|cps|dcfs|insurance|md|np|rn|er|ed|attending|"
+    r"psych|employer|school|teachers?|guidance counselor)"
+)
+ASKING = (
+    r"(asked|asks|asking|wants|wanted|want|would like|told|tells|telling|expects|expected|requires|required|needs|"
+    r"is making|are making|made|makes|assigned|ordered|orders|is pushing|are pushing|pushes|pressur\w+|directed|"
+    r"instructed|keeps asking|keep asking|insists|insisted|has me|had me|put me|volunteered me|signed me up)"
+)
+
+_REQUESTER_PERSON = re.compile(
+    rf"\b{PERSON}\b[^.?!]{{0,30}}\b(asked|asks|asking|requested|requests|wants|wanted|would like|invited|begged|"
+    r"called me|texted me|reached out)\b( me| if i| whether i| for (my )?(help|support)| my help)"
+    r"|\b(at|on) (her|his|their) (own )?request\b|\b(her|his|their) (own )?(idea|request|call)\b"
+    rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b",
+    re.IGNORECASE,
+)
+_REQUESTER_SYSTEM = re.compile(
+    rf"\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b[^.?!]{{0,25}}\b{ASKING}\b"
+    rf"|^{SYSTEM}\b[^.?!]{{0,25}}\b{ASKING}\b"
+    r"|\b(i was|im|i am|we are|were|ive been|i have been|we have been|i keep getting|i got) (being )?(asked|told|expected|required|assigned|supposed|ordered|instructed|pressured) to\b"
+    r"|\b(part of|in) my (job description|duties)\b|\bmandated\b|\bcourt[- ]ordered\b",
+    re.IGNORECASE,
+)
+_PURPOSE_OWN = re.compile(
+    r"\bso (that )?(she|he|they|the person|my client|my participant|the client|the participant|it|people|folks|someone) "
+    r"(can|could|will|would|gets to|get to|is able to|are able to|feels?|has|have|knows?) "
+    r"(decide|choose|make|speak|advocate|ask|say|understand|know|feel|get what|go after|reach|work|practice|prepare|"
+    r"figure|weigh|think|plan|be heard|have a say|bring|raise|tell|explain|stand up|find|pick|learn|decide for)"
+    r"|\b(her|his|their|the person'?s|the persons|the client'?s|the clients|own) (own )?(goals?|choices?|decisions?|terms|wishes|priorities|own words|own voice|own plan|recovery plan|wrap plan|crisis plan)\b"
+    r"|\b(help|helping|support|supporting) (her|him|them|someone|the person|my client|people) (to )?(decide|choose|figure out|prepare|practice|speak up|speak for|advocate|get ready|weigh|think through|make up (her|his|their) mind|make (her|his|their) own)"
+    r"|\b(she|he|they|the person|my client|my participant)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
+    r"|\bwhat (she|he|they) (wants?|chooses?|decides?)\b|\bup to (her|him|them)\b|\b(her|his|their) (own )?choice\b"
+    r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
+    r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b",
+    re.IGNORECASE,
+)
+_PURPOSE_SYSTEM = re.compile(
+    r"\b(make sure|makes sure|making sure|ensure|ensuring|check(ing)? that|see to it that|confirm(ing)? that|verify|verifying) "
+    r"(that )?(she|he|they|the person|my client|people|folks|everyone|clients|participants|residents|him|her|them|patients|someone|the guys?)\b"
+    r"|\b(get|getting|convince|convincing|persuade|persuading|push|pushing|pressure|pressuring|talk|talking|nudge|nudging|make|making|force|forcing|coax|coaxing|sell|selling|guilt|guilting|scare|scaring|threaten|threatening)\b "
+    r"(her|him|them|the person|my client|people|clients|someone|participants|residents|folks|patients|the guys?|this guy|this woman)"
+    r"( into| to| back)? (take|taking|comply|go|going|attend|agree|accept|sign|stay|stop|keep|be compliant|follow|start|move|give up|engage|show up|come|admit|enroll|quit|leave|do|get)\b"
+    r"|\bcomplian(ce|t)\b|\bcomply\b|\bnon-?complian\w*|\badheren(ce|t)\b|\bon track with (the|their|her|his) (meds|treatment|plan)\b"
+    r"|\b(report|reporting|reports|tell|telling|inform|informing|update|updating|let) (back )?(to )?(the |my |his |her |their )?(team|staff|doctor|nurse|psychiatrist|clinicians?|supervisor|court|probation|parole|po|judge|case ?manager|therapist|program|landlord|cps)\b"
+    r"|\b(report|reporting) (back|on (her|him|them|people|clients|participants))\b|\bkeep (tabs|an eye) on\b|\bwatch (her|him|them|people|clients)\b"
+    r"|\bmonitor(ing|s)?\b|\bkeep track of (her|his|their|whether|if)\b|\bcheck (up )?on (her|him|them) for (the )?(team|staff)\b|\b(spy|snitch|inform) on\b"
+    r"|\bso (that )?(the )?(team|staff|doctor|nurse|program|agency|court|unit|psychiatrist|probation|parole|we) (can|could|will|would|knows?|has|have|gets?|doesnt|won'?t)\b"
+    r"|\bfor the (team|staff|program|agency|court|unit|doctor|nurse|chart|record|file)\b(?! meeting)"
+    r"|\b(team|program|staff|agency|hospital|unit)'?s? (goals?|plan|numbers|stats|metrics|convenience|paperwork|agenda|rules|quota)\b"
+    r"|\b(readmission|no-?show|attendance|census|retention) (numbers|rates?|stats|metrics|targets?)\b"
+    r"|\b(hit|hits|hitting|meet|meets|meeting|make|makes) (its|their|our|the|his|her) (numbers|targets?|quotas?|metrics)\b"
+    r"|\b(stays?|stay|keep (her|him|them)) (on|in) (her|his|their|the)? ?(meds|medication|treatment|program|line|check)\b|\b(behave|behaves|in line|in check)\b"
+    r"|\bor (else|she loses|he loses|they lose|lose)\b|\b(lose|loses|losing) (her|his|their) (bed|housing|spot|place|benefits|kids|voucher)\b",
+    re.IGNORECASE,
+)
+_VOICE_CLINICAL = re.compile(
+    r"\bclinical (terms|language|words|jargon|notes?|assessment|impressions?|opinion)\b|\bdiagnos\w*\b|\bsymptoms?\b|\bassess(ing|ment)? (her|him|them|for|risk)\b|\bmental status\b|\bscore (her|him|them)\b",
+    re.IGNORECASE,
+)
+_VOICE_PEER = re.compile(
+    r"\b(in|using) (my own|plain|everyday|simple|ordinary|peer|non-?clinical) (words|language|terms)\b|\bfrom my own (experience|recovery|story)\b|\bmy lived experience\b|\bin (her|his|their) (own )?words\b",
+    re.IGNORECASE,
+)
+# Asking about resisting co-optation is peer work, whatever it mentions.
+_RESISTING = re.compile(
+    r"\b(push back|pushback|say no|refuse|refusing|decline|declining|challenge|challenging|question|questioning|object|"
+    r"stand up|speak up|speaking up|raise (it|this|concerns?)|bring (it|this) up|set (a )?boundar\w+|not (do|doing) it|"
+    r"get out of|turn (it|this) down|how do i (tell|say|explain|handle|respond|deal)|what do i say|advocate|advocating|"
+    r"stop (them|the team|staff)|dont want to|don'?t want to|feels? (wrong|off|weird|icky|bad))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """The deciding facts a question states; None where it states nothing."""
+
+    requester: str | None = None   # "person" or "system"
+    purpose: str | None = None     # "own" or "system"
+    voice: str | None = None       # "peer" or "clinical"
+    resisting: bool = False
+
+    @property
+    def leaning(self) -> str | None:
+        """Which way the stated facts lean: "person" (peer work), "system"
+        (co-optation), "mixed", or None. Purpose decides before requester:
+        the team may refer someone for their own goal, and a person's own
+        request can't make monitoring them peer work."""
+        own = self.purpose == "own" or self.voice == "peer"
+        system = self.purpose == "system" or self.voice == "clinical"
+        if own and system:
+            return "mixed"
+        if system:
+            return "system"
+        if own:
+            return "person"
+        if self.requester == "person":
+            return "person"
+        return None
+
+
+def read_situation(text: str) -> Situation:
+    """The requester, purpose and voice the question states."""
+    text = text.replace("\u2019", "'")
+    person_asked = bool(_REQUESTER_PERSON.search(text))
+    system_asked = bool(_REQUESTER_SYSTEM.search(text))
+    requester = "person" if person_asked and not system_asked else "system" if system_asked and not person_asked else None
+    own, system = bool(_PURPOSE_OWN.search(text)), bool(_PURPOSE_SYSTEM.search(text))
+    purpose = "own" if own and not system else "system" if system and not own else None
+    peer_voice, clinical_voice = bool(_VOICE_PEER.search(text)), bool(_VOICE_CLINICAL.search(text))
+    voice = "peer" if peer_voice and not clinical_voice else "clinical" if clinical_voice and not peer_voice else None
+    return Situation(requester, purpose, voice, resisting=bool(_RESISTING.search(text)))

@@ -1,0 +1,128 @@
+"""Rulings that turn on who asked and for whose goal, and asking instead of
+guessing when the question doesn't say. Through the terminal channel, and
+through `peerbot ask --json` / `peerbot eval --json`."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from bot.cli import cli
+from knowledge.answering import DOSING, KnowledgeBase
+from tests.conftest import Chat
+
+
+async def test_a_question_that_does_not_say_who_asked_gets_one_question_with_buttons(chat: Chat):
+    reply = await chat.say("is it ok to go along to a guy's appointment at the clinic?")
+    assert "It depends." in reply
+    assert "What it depends on:" in reply
+    assert "Who asked for this: the person, or the team?" in reply
+    assert "[1] The person" in reply and "[2] The team" in reply
+
+
+async def test_the_answer_to_the_question_is_ruled_on(chat: Chat):
+    await chat.say("is it ok to go along to a guy's appointment at the clinic?")
+    ruled = await chat.say("The person")
+    assert "Then yes, this is peer work, because the person asked for it." in ruled
+    assert "It stays that way as long as:" in ruled
+
+
+async def test_the_team_asking_leads_to_whose_goal_and_then_a_ruling(chat: Chat):
+    await chat.say("is it ok to go along to a guy's appointment at the clinic?")
+    second = await chat.say("The team")
+    assert "Whose goal does it serve" in second
+    ruled = await chat.say("The team's")
+    assert "Then this isn't part of the peer role" in ruled
+    assert "Raise this with my peer supervisor" in ruled
+
+
+def test_the_button_value_alone_is_enough_to_rule():
+    """Nothing is remembered between the question and the press: a fresh
+    knowledge base rules from the button's value."""
+    from intents.scope import render_answer
+    from knowledge.answering import decode_facts
+    from knowledge.situation import Situation
+
+    kb = KnowledgeBase.load()
+    reply = render_answer(kb, kb.answer("is it ok to go along to a guy's appointment at the clinic?"))
+    person = next(c for c in reply.choices if c.label == "The person")
+    fresh = KnowledgeBase.build()
+    entry_id, facts = decode_facts(person.value)
+    assert fresh.rule(fresh.entries[entry_id], Situation(), facts).verdict == "in_scope"
+
+
+async def test_when_the_question_states_the_deciding_fact_it_is_ruled_directly(chat: Chat):
+    asked = await chat.say("she asked me if I could come with her to her psychiatrist appointment, is that ok?")
+    assert "Then yes, this is peer work, because the person asked for it." in asked
+    assert "Who asked for this" not in asked
+    pushed = await chat.say("my supervisor wants me at his appointments to make sure he actually shows up")
+    assert "isn't part of the peer role" in pushed
+
+
+def test_situation_flips_a_depends_entry_both_ways():
+    kb = KnowledgeBase.load()
+    assert kb.answer("can I help someone fill out a housing application?").verdict == "depends"
+    assert kb.answer("she wants that apartment and asked me to help her with the housing application").verdict == "in_scope"
+    assert kb.answer("my supervisor wants me to complete housing applications for everyone on my list so the agency meets its targets").verdict == "out_of_scope"
+
+
+def test_dosing_is_declined_only_when_a_dose_is_asked_for():
+    assert DOSING.search("what's the max daily dose of sertraline?")
+    assert DOSING.search("how much ibuprofen can she take with her meds?")
+    assert DOSING.search("is 300mg of seroquel too much")
+    assert not DOSING.search("the nurse wants me to hand a guy his 50 mg of seroquel at lunch, is that my job?")
+    assert not DOSING.search("my participant wants to know about her dosage change before her appointment, can i help her write down questions?")
+    kb = KnowledgeBase.load()
+    assert kb.answer("the nurse wants me to hand a guy his 50 mg of seroquel at lunch, is that my job?").kind != "clinical"
+
+
+def test_ask_json_carries_the_follow_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("PEERBOT_DB", str(tmp_path / "p.db"))
+    result = CliRunner().invoke(cli, ["ask", "--json", "is it ok to go along to a guy's appointment at the clinic?"])
+    data = json.loads(result.output)
+    assert data["verdict"] == "depends"
+    assert data["follow_up"]["question"] == "Who asked for this: the person, or the team?"
+    assert [c["label"] for c in data["follow_up"]["choices"]] == ["The person", "The team"]
+
+
+def test_eval_json_carries_the_follow_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("PEERBOT_DB", str(tmp_path / "p.db"))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "is it ok to go along to a guy's appointment at the clinic?", "verdict": "depends"}) + "\n")
+    result = CliRunner().invoke(cli, ["eval", "--json", str(questions)])
+    line = json.loads(result.output.splitlines()[0])
+    assert line["predicted"] == "depends" and "follow_up" in line
+
+
+def test_two_close_readings_that_rule_differently_are_both_shown():
+    from intents.scope import render_answer
+    from knowledge.answering import ScopeAnswer
+
+    kb = KnowledgeBase.load()
+    sponsor, story = kb.entries["sponsor-role"], kb.entries["sharing-recovery-story"]
+    result = ScopeAnswer(verdict="depends", kind="ruling", confidence=0.6, entry=sponsor, alternatives=[story], close_call=True)
+    reply = render_answer(kb, result)
+    assert reply.text.count("• If it's about") == 2
+    assert "This isn't part of the peer role." in reply.text and "Yes, this is peer work." in reply.text
+    assert [c.value for c in reply.choices] == ["sponsor-role", "sharing-recovery-story"]
+
+
+
+def test_how_much_to_share_is_not_a_dosing_question():
+    assert not DOSING.search("how much of my own story should I share with a new guy?")
+    assert not DOSING.search("how many groups can I run in a week?")
+
+
+def test_a_depends_entry_with_no_team_in_its_conditions_asks_whether_the_person_wanted_it():
+    kb = KnowledgeBase.load()
+    base = kb.entries["accompanying-to-appointments"]
+    touch = base.model_copy(update={"id": "welcomed-touch", "conditions": ["The person wants it and says so.", "It's brief and in the open."]})
+    question = KnowledgeBase.follow_up(touch, {})
+    assert question.question == "Did the person ask for this, or say yes when you offered?"
+    from knowledge.answering import decode_facts
+    from knowledge.situation import Situation
+
+    no = decode_facts(question.choices[1][1])[1]
+    ruled = kb.rule(touch, Situation(), no)
+    assert ruled.verdict == "out_of_scope" and "asked for or welcomed" in ruled.because

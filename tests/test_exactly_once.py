@@ -122,3 +122,231 @@ async def test_a_newer_version_of_a_post_waits_for_the_older_one_still_on_its_wa
     assert await courier.deliver_due() == 1
     assert [r.text for _, r in platform.posts] == ["Concern K9: open"]
     assert [r.text for _, r in platform.updates] == ["Concern K9: acknowledged"]
+
+
+# -- double presses, through the Slack endpoint ------------------------------------
+
+import json  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+
+from bot.model import Action, Inbound  # noqa: E402
+from bot.runtime import build_runtime  # noqa: E402
+from tests.conftest import Chat, feed  # noqa: E402
+from tests.slack_fake import SUPERVISORS, Bot, FakeSlack, shown_text, slack_api, slack_settings, start_bot  # noqa: E402,F401
+from tests.teams_support import Teams, activity, card_text, connector, pressed, teams  # noqa: E402,F401
+from tests.test_slack_capabilities import CHECKIN, CONCERN, button, dms, press_in_modal  # noqa: E402
+from tests.test_teams_capabilities import SUPERVISORS as TEAMS_SUPERVISORS, bind_supervisors, inputs, labels, shown  # noqa: E402
+
+KEY = Fernet.generate_key().decode()
+
+
+async def events_of(runtime: Runtime, what: str) -> int:
+    return await runtime.store.run(lambda: runtime.store.db.execute("select count(*) from concern_events where what = ?", [what]).fetchone()[0])
+
+
+async def concern_count(runtime: Runtime) -> int:
+    return await runtime.store.run(lambda: runtime.store.db.execute("select count(*) from concerns").fetchone()[0])
+
+
+@pytest.fixture
+async def slack(aiohttp_client, tmp_path, slack_api: FakeSlack, clock: Clock):
+    settings = slack_settings(tmp_path, slack_api, min_group=3, concern_key=KEY)
+    runtime = await build_runtime(settings, now=clock)
+    bot = await start_bot(aiohttp_client, settings, runtime, slack_api)
+    yield bot
+    await runtime.close()
+
+
+async def slack_preview(bot: Bot, fake: FakeSlack) -> dict[str, Any]:
+    """Raise a named concern up to its preview (Send / Edit / Cancel) in a modal."""
+    await bot.command("/concern", user="U1")
+    [start] = await fake.wait_for_response()
+    await bot.interact({
+        "type": "block_actions", "user": {"id": "U1", "username": "ada", "team_id": "T1"},
+        "container": {"type": "message", "message_ts": "5.5", "channel_id": "C1", "is_ephemeral": True},
+        "channel": {"id": "C1", "name": "general"}, "trigger_id": "trigger-8",
+        "response_url": f"{fake.url}/respond/eph", "actions": [{**button(start, "With my name"), "block_id": "b", "action_ts": "1"}],
+    })
+    [opened] = await fake.wait_for("views.open")
+    view = opened["view"]
+    fields = {b["block_id"] for b in view["blocks"] if b["type"] == "input"}
+    response = await bot.submit(view, {k: v for k, v in CONCERN.items() if k in fields}, user="U1")
+    return (await response.json())["view"]
+
+
+async def slack_sent_concern(bot: Bot, fake: FakeSlack) -> tuple[str, dict[str, Any], str]:
+    closing = await slack_preview(bot, fake)
+    await press_in_modal(bot, closing, button(closing, "Send"), user="U1")
+    [receipt] = await fake.wait_for("views.update")
+    ref = shown_text(receipt["view"]).split("Your reference is ")[1][:6]
+    await bot.runtime.courier.deliver_due()
+    [post] = [c for c in fake.of("chat.postMessage") if c["channel"] == SUPERVISORS]
+    return ref, post, fake.history[SUPERVISORS][0]["ts"]
+
+
+async def test_send_pressed_twice_at_once_on_slack_stores_and_posts_one_concern(slack: Bot, slack_api: FakeSlack):
+    closing = await slack_preview(slack, slack_api)
+    send = button(closing, "Send")
+    await asyncio.gather(press_in_modal(slack, closing, send, user="U1"), press_in_modal(slack, closing, send, user="U1"))
+    answers = [shown_text(u["view"]) for u in await slack_api.wait_for("views.update", 2)]
+    await slack.runtime.courier.deliver_due()
+    await slack.runtime.courier.deliver_due()
+
+    assert await concern_count(slack.runtime) == 1
+    [row] = await slack.runtime.store.concerns.listing()
+    assert sorted(a.split(".")[0] for a in answers) == ["Already sent: your reference is " + row["ref"], "Sent"]
+    assert all(f"reference is {row['ref']}" in a for a in answers)
+    assert len([c for c in slack_api.of("chat.postMessage") if c["channel"] == SUPERVISORS]) == 1
+    assert await events_of(slack.runtime, "raised") == 1
+
+
+async def test_acknowledge_pressed_twice_at_once_on_slack_is_one_step_one_update_one_message(slack: Bot, slack_api: FakeSlack):
+    ref, post, ts = await slack_sent_concern(slack, slack_api)
+    before = len(slack_api.responses)
+    ack = button(post, "Acknowledge")
+    await asyncio.gather(*(slack.press(ack, user="U-SAM", channel=SUPERVISORS, message_ts=ts) for _ in range(2)))
+    said = [shown_text(r) for r in (await slack_api.wait_for_response(before + 2))[before:]]
+    await slack.runtime.courier.deliver_due()
+    await slack.runtime.courier.deliver_due()
+
+    assert sorted(said) == sorted([f"{ref} has already been acknowledged.", f"Done: {ref} is acknowledged. I've let the person who raised it know."])
+    assert await events_of(slack.runtime, "acknowledged") == 1
+    assert len(slack_api.of("chat.update")) == 1
+    assert len(dms(slack_api, "U1")) == 1  # the reporter hears once
+
+    # Taking it on twice at once: one step, one message.
+    take = button(slack_api.of("chat.update")[0], "I'll take this")
+    await asyncio.gather(*(slack.press(take, user="U-SAM", channel=SUPERVISORS, message_ts=ts) for _ in range(2)))
+    said = [shown_text(r) for r in (await slack_api.wait_for_response(before + 4))[before + 2:]]
+    await slack.runtime.courier.deliver_due()
+    assert sorted(said) == [f"Done: {ref} is taken. I've let the person who raised it know.", f"You've already taken {ref} on."]
+    assert await events_of(slack.runtime, "taken") == 1
+    assert len(dms(slack_api, "U1")) == 2
+
+
+async def test_a_supervisors_note_sent_twice_at_once_on_slack_reaches_the_reporter_once(slack: Bot, slack_api: FakeSlack):
+    ref, post, ts = await slack_sent_concern(slack, slack_api)
+    # Write to the reporter: the same modal submitted twice.
+    await slack.press(button(post, "Write to the reporter"), user="U-SAM", channel=SUPERVISORS, message_ts=ts)
+    [_, note] = await slack_api.wait_for("views.open", 2)
+    answers = await asyncio.gather(*(slack.submit(note["view"], {"text": "Could we talk on Thursday?"}, user="U-SAM") for _ in range(2)))
+    said = sorted([shown_text((await a.json())["view"]) for a in answers])
+    await slack.runtime.courier.deliver_due()
+    assert said == [f"Already sent to the person who raised {ref}; it went once.", f"Sent to the person who raised {ref}. I don't keep a copy."]
+    assert await events_of(slack.runtime, "replied") == 1
+    assert [m for m in dms(slack_api, "U1") if "Could we talk on Thursday?" in shown_text(m)].__len__() == 1
+
+    # Resolve: the note modal submitted twice.
+    await slack.press(button(post, "Resolve"), user="U-SAM", channel=SUPERVISORS, message_ts=ts)
+    [*_, resolve] = await slack_api.wait_for("views.open", 3)
+    answers = await asyncio.gather(*(slack.submit(resolve["view"], {"text": "Rota fixed two weeks ahead."}, user="U-SAM") for _ in range(2)))
+    said = sorted([shown_text((await a.json())["view"]) for a in answers])
+    await slack.runtime.courier.deliver_due()
+    assert len(said) == 2 and f"{ref} is already resolved; nothing was sent twice." in said
+    assert any(s.startswith(f"Done: {ref} is resolved.") for s in said)
+    assert await events_of(slack.runtime, "resolved") == 1
+    assert len([m for m in dms(slack_api, "U1") if "Rota fixed two weeks ahead." in shown_text(m)]) == 1
+
+
+async def test_a_check_in_sent_twice_at_once_on_slack_is_stored_once_and_both_presses_hear_it_went(slack: Bot, slack_api: FakeSlack):
+    await slack.command("/checkin", "join north", user="U1")
+    await slack_api.wait_for_response()
+    await slack.runtime.run_job("checkin:prompt", {"team": "north"})
+    [invitation] = dms(slack_api, "U1")
+    await slack.press(button(invitation, "Start check-in"), user="U1", channel="DU1")
+    [opened] = await slack_api.wait_for("views.open")
+    closing = (await (await slack.submit(opened["view"], CHECKIN, user="U1")).json())["view"]
+    send = button(closing, "Send")
+    await asyncio.gather(press_in_modal(slack, closing, send), press_in_modal(slack, closing, send))
+    said = sorted(shown_text(u["view"]) for u in await slack_api.wait_for("views.update", 2))
+    [rnd] = await slack.runtime.store.surveys.open_rounds(team="north")
+    assert await slack.runtime.store.surveys.response_count(rnd.id) == 1
+    assert said[0].startswith("Already sent: your answers are in") and "Your answers are in, stored without your name" in said[1]
+
+
+# -- double presses and redeliveries, through the Teams endpoint -------------------
+
+
+@pytest.fixture
+def teams_settings(tmp_path):
+    from tests.conftest import make_settings
+
+    return make_settings(tmp_path, supervisors="aad-sam", admins="aad-root", teams_local_testing=True, min_group=3, concern_key=KEY)
+
+
+CHANNEL = {
+    "conversation": TEAMS_SUPERVISORS + ";messageid=1", "conversation_type": "channel",
+    "channelData": {"tenant": {"id": "11111111-2222-3333-4444-555555555555"}, "channel": {"id": TEAMS_SUPERVISORS}, "team": {"id": "19:general@thread.tacv2"}},
+}
+
+
+async def teams_preview(teams: Teams) -> dict[str, Any]:
+    await bind_supervisors(teams)
+    await teams.say("hi", user="sam")
+    [start] = await teams.say("concern")
+    before = len(teams.connector.calls)
+    await teams.press(pressed(start.card, "With my name"))
+    [form] = teams.connector.calls[before:]
+    submit = pressed(form.card, "Review") if "Review" in labels(form.card) else pressed(form.card, labels(form.card)[-1])
+    fields = set(inputs(form.card))
+    return shown(await teams.press({**submit, **{k: v for k, v in CONCERN.items() if k in fields}}))
+
+
+async def test_send_and_acknowledge_pressed_twice_at_once_on_teams_happen_once(teams: Teams):
+    preview = await teams_preview(teams)
+    answers = await asyncio.gather(*(teams.press(pressed(preview, "Send")) for _ in range(2)))
+    texts = sorted(card_text(shown(a)) for a in answers)
+    assert await concern_count(teams.runtime) == 1
+    [row] = await teams.runtime.store.concerns.listing()
+    ref = row["ref"]
+    assert texts[0].startswith(f"Already sent: your reference is {ref}") and texts[1].startswith(f"Sent. Your reference is {ref}")
+    await teams.runtime.courier.deliver_due()
+    [post] = teams.connector.to(TEAMS_SUPERVISORS)
+
+    await asyncio.gather(*(teams.press(pressed(post.card, "Acknowledge"), user="sam", **CHANNEL) for _ in range(2)))
+    await teams.runtime.courier.deliver_due()
+    await teams.runtime.courier.deliver_due()
+    assert await events_of(teams.runtime, "acknowledged") == 1
+    assert [c.method for c in teams.connector.to(TEAMS_SUPERVISORS)] == ["POST", "PUT"]
+    told = [c for c in teams.connector.to("a:chat-ada") if c.card and f"Your concern {ref}" in card_text(c.card)]
+    assert len(told) == 1
+    said = sorted(c.text for c in teams.connector.to("a:chat-sam") if ref in c.text)
+    assert said == sorted([f"{ref} has already been acknowledged.", f"Done: {ref} is acknowledged. I've let the person who raised it know."])
+
+
+# -- double presses in the terminal ------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from tests.conftest import make_settings
+
+    return make_settings(tmp_path, supervisors="u-sam", admins="u-root", concern_key=KEY)
+
+
+async def test_send_pressed_twice_at_once_in_the_terminal_stores_and_posts_one_concern(runtime: Runtime):
+    chat = Chat(runtime)
+    await chat.say("/concern")
+    await chat.say("With my name")
+    for answer in ("Workload", "The rota changed again with no notice.", "", "", ""):
+        await chat.say(answer)
+    [send] = [b for b in chat.channel._buttons if b[1] == "concern:send"]
+    press = Inbound(channel="terminal", user="u-ada", user_name="Ada", conversation="terminal:u-ada", action=Action(id=send[1], value=send[2]))
+    answers = await asyncio.gather(*(runtime.engine.handle(press) for _ in range(3)))
+    for replies in answers:
+        await chat.channel.deliver(replies)
+    await runtime.courier.deliver_due()
+    assert await concern_count(runtime) == 1
+    [row] = await runtime.store.concerns.listing()
+    texts = sorted(r.text for replies in answers for r in replies)
+    assert len([t for t in texts if t.startswith("Already sent: your reference is " + row["ref"])]) == 2
+    assert len([t for t in texts if t.startswith("Sent. Your reference is " + row["ref"])]) == 1
+    assert len(feed(runtime)) == 1
+
+    # After a restart the draft is gone from memory; the store still knows it went.
+    runtime.engine.intent("concern")._drafts.clear()
+    [again] = await runtime.engine.handle(press)
+    assert again.text.startswith(f"Already sent: your reference is {row['ref']}")

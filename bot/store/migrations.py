@@ -211,3 +211,17 @@ def _outbox_post_keys(db: Database) -> None:
     # status back after a new one.
     db["outbox"].add_column("post_key", str)
     db["outbox"].create_index(["via", "address_kind", "address_id", "post_key"])
+
+
+@migrations(name="0010_concern_steps_once")
+def _concern_steps_once(db: Database) -> None:
+    # Exactly once (bot/store/concerns.py): a concern is stored once per
+    # draft (the hash of its one-time draft token), and a message passed
+    # between a supervisor and the reporter is recorded once per form (the
+    # hash of a token the form carried). Both are random, so they carry no
+    # order and name nobody. Unique indexes allow any number of NULLs, as in
+    # PostgreSQL.
+    db["concerns"].add_column("send_key", str)
+    db["concerns"].create_index(["send_key"], unique=True)
+    db["concern_events"].add_column("once_key", str)
+    db["concern_events"].create_index(["once_key"], unique=True)

@@ -222,7 +222,9 @@ class Surveys:
             digest = token_hash(token)
             with self._db.atomic():
                 rnd = self._usable_round(digest)
-                self._db.execute("update survey_tokens set redeemed = 1 where token_hash = ?", [digest])
+                # Compare-and-set: of two presses at once, one redeems.
+                if self._db.execute("update survey_tokens set redeemed = 1 where token_hash = ? and redeemed = 0", [digest]).rowcount != 1:
+                    raise TokenError("used")
                 self._db.execute(
                     "insert into survey_responses (id, round_id, answers) values (?, ?, ?)",
                     [secrets.token_hex(16), rnd.id, json.dumps(answers, sort_keys=True)],

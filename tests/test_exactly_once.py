@@ -350,3 +350,37 @@ async def test_send_pressed_twice_at_once_in_the_terminal_stores_and_posts_one_c
     runtime.engine.intent("concern")._drafts.clear()
     [again] = await runtime.engine.handle(press)
     assert again.text.startswith(f"Already sent: your reference is {row['ref']}")
+
+
+async def test_a_teams_activity_delivered_twice_is_answered_once(teams: Teams):
+    body = activity(teams.connector, text="help")
+    answers = await asyncio.gather(teams.post(body), teams.post(body))
+    assert sorted(a.status for a in answers) == [201, 201]
+    assert len(teams.connector.to("a:chat-ada")) == 1
+    # The same id in another conversation is another activity.
+    other = {**body, "from": {"id": "29:bo", "name": "Bo", "aadObjectId": "aad-bo"},
+             "conversation": {**body["conversation"], "id": "a:chat-bo"}}
+    assert (await teams.post(other)).status == 201
+    assert len(teams.connector.to("a:chat-bo")) == 1
+    # Only an opaque key and the hour are kept.
+    rows = await teams.runtime.store.run(lambda: list(teams.runtime.store.db.query("select * from teams_activities")))
+    assert all(set(r) == {"activity_key", "seen_hour"} and "ada" not in r["activity_key"] for r in rows)
+
+
+async def test_a_teams_card_press_redelivered_sends_once_and_gets_a_plain_answer(teams: Teams):
+    preview = await teams_preview(teams)
+    press = activity(teams.connector, "invoke", name="adaptiveCard/action",
+                     value={"action": {"type": "Action.Execute", "verb": "peerbot", "data": pressed(preview, "Send")}})
+    first, again = [await teams.post(press) for _ in range(2)]
+    assert "Your reference is" in card_text((await first.json())["value"])
+    assert (await again.json()) == {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"}
+    assert await concern_count(teams.runtime) == 1
+
+
+async def test_old_teams_claims_are_let_go_after_a_day(teams: Teams, clock: Clock):
+    claims = teams.runtime.store.teams_activities
+    assert await claims.claim("a:chat-ada", "1", clock())
+    assert not await claims.claim("a:chat-ada", "1", clock())
+    clock.advance(hours=25)
+    assert await claims.forget_before(clock()) == 1
+    assert await claims.claim("a:chat-ada", "1", clock())

@@ -225,3 +225,12 @@ def _concern_steps_once(db: Database) -> None:
     db["concerns"].create_index(["send_key"], unique=True)
     db["concern_events"].add_column("once_key", str)
     db["concern_events"].create_index(["once_key"], unique=True)
+
+
+@migrations(name="0011_teams_activities")
+def _teams_activities(db: Database) -> None:
+    # Teams activities already taken, so a redelivered one (the same id in
+    # the same conversation) is answered once (bot/store/teams.py). Only a
+    # hash of the two ids and the hour it arrived, never who or what.
+    db.execute("CREATE TABLE teams_activities (activity_key TEXT PRIMARY KEY, seen_hour TEXT NOT NULL)")
+    db["teams_activities"].create_index(["seen_hour"])

@@ -353,7 +353,9 @@ class Pulse(Intent):
         if not rows:
             return [Reply(text=f"There are no released {instrument.title} results for {team} yet to act on.")]
         text = text.strip()[:300]
-        await ctx.store.pulse_actions.record(team, instrument_id, sign, text, ctx.now().date().isoformat(), rows[-1]["round_id"])
+        after = rows[-1]["round_id"]
+        if not await ctx.store.pulse_actions.record(team, instrument_id, sign, text, ctx.now().date().isoformat(), after):
+            return [Reply(text=f"Already recorded: \"{text}\" for the {team} team. They were told once.")]
         told = [
             Reply(text=f"After your team's {instrument.title}, here's what will change: \"{text}\" "
                        f"({instrument.signs[sign]}). The next pulse will show whether it helped.",

@@ -384,3 +384,83 @@ async def test_old_teams_claims_are_let_go_after_a_day(teams: Teams, clock: Cloc
     clock.advance(hours=25)
     assert await claims.forget_before(clock()) == 1
     assert await claims.claim("a:chat-ada", "1", clock())
+
+
+# -- curators and admins -----------------------------------------------------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+from bot.store import Store  # noqa: E402
+from tests.test_pulse import answer, join, start, team_of  # noqa: E402
+
+GAPS = ["can i drive a client to court", "can i lend a client money", "can i be his recovery mentor outside work"]
+
+
+def peerbot(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
+    environment.update({"PEERBOT_DB": str(tmp_path / "peerbot.db"), **env})
+    return subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+async def test_accepting_a_knowledge_gap_twice_at_once_accepts_it_once_and_numbers_never_shift(tmp_path: Path):
+    store = await Store.open(tmp_path / "peerbot.db")
+    for question in GAPS:
+        await store.knowledge.record_gap(question, "sponsor-role")
+    await store.close()
+    folder = tmp_path / "org"
+    folder.mkdir()
+
+    runs = [peerbot(tmp_path, "kb", "gaps", "--accept", "2", PEERBOT_KB_DIR=str(folder)) for _ in range(3)]
+    outputs = [run.communicate(timeout=60) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    said = sorted(out.decode() for out, _ in outputs)
+    assert said[0].startswith("Added as a phrasing of sponsor-role")
+    assert all(s.startswith("Already accepted: gap 2 is a phrasing of sponsor-role") for s in said[1:])
+    written = yaml.safe_load((folder / "accepted-phrasings.yaml").read_text())
+    assert [p for item in written for p in item["phrasings"]].count("can i lend a client money") == 1
+
+    # Gap 3 is still gap 3: running "--accept 2" again can't take another one.
+    listed, _ = peerbot(tmp_path, "kb", "gaps", PEERBOT_KB_DIR=str(folder)).communicate(timeout=60)
+    assert "  1. (1x) can i drive a client to court" in listed.decode()
+    assert "  3. (1x) can i be his recovery mentor outside work" in listed.decode()
+    assert "lend a client money" not in listed.decode()
+    again, _ = peerbot(tmp_path, "kb", "gaps", "--accept", "2", PEERBOT_KB_DIR=str(folder)).communicate(timeout=60)
+    assert again.decode().startswith("Already accepted: gap 2 is a phrasing of sponsor-role")
+    written = yaml.safe_load((folder / "accepted-phrasings.yaml").read_text())
+    assert [p for item in written for p in item["phrasings"]].count("can i be his recovery mentor outside work") == 0
+
+
+async def test_an_agreed_pulse_action_sent_twice_at_once_is_recorded_and_told_once(runtime: Runtime):
+    people = team_of(runtime, 5)
+    await join(people)
+    await start(runtime)
+    for chat in people:
+        await answer(runtime, chat, ["4", "2", "2", "5", "4", "4", "4", "2", "2", "4"])
+    supervisor = Chat(runtime, user="u-sam", team=None)
+    await supervisor.say("/pulse close --team north")
+    typed = Inbound(channel="terminal", user="u-sam", conversation="terminal:u-sam",
+                    text='/pulse action busy-work "No more transport-only shifts for peers" --team north')
+    answers = await asyncio.gather(*(runtime.engine.handle(typed) for _ in range(2)))
+    for replies in answers:
+        await supervisor.channel.deliver(replies)
+    await runtime.courier.deliver_due()
+    said = sorted(replies[-1].text for replies in answers)
+    assert said[0] == 'Already recorded: "No more transport-only shifts for peers" for the north team. They were told once.'
+    assert said[1].startswith("Recorded, and the north team has been told.")
+    rows = await runtime.store.run(lambda: list(runtime.store.db.query("select * from pulse_actions")))
+    assert len(rows) == 1
+    told = [m for m in runtime.courier.local.feed(Address(kind="user", id="u-north-1")) if "transport-only" in m["text"]]
+    assert len(told) == 1
+
+
+async def test_an_admin_setting_a_cadence_twice_at_once_gets_the_same_answer_twice(slack: Bot, slack_api: FakeSlack):
+    before = len(slack_api.responses)
+    await asyncio.gather(*(slack.command("/checkins", "team north thu 9 America/Chicago", user="U-ROOT") for _ in range(2)))
+    said = {shown_text(r) for r in (await slack_api.wait_for_response(before + 2))[before:]}
+    assert said == {"The north team's check-ins now go out on Thursdays at 09:00, each person's own time (team zone America/Chicago)."}
+    assert await slack.runtime.store.surveys.teams() == [{"name": "north", "weekday": "thu", "hour": 9, "tz": "America/Chicago"}]

@@ -464,3 +464,50 @@ async def test_an_admin_setting_a_cadence_twice_at_once_gets_the_same_answer_twi
     said = {shown_text(r) for r in (await slack_api.wait_for_response(before + 2))[before:]}
     assert said == {"The north team's check-ins now go out on Thursdays at 09:00, each person's own time (team zone America/Chicago)."}
     assert await slack.runtime.store.surveys.teams() == [{"name": "north", "weekday": "thu", "hour": 9, "tz": "America/Chicago"}]
+
+
+# -- the reporter ------------------------------------------------------------------
+
+from bot.model import Submission  # noqa: E402
+from tests.test_concerns import raise_concern, ref_of  # noqa: E402
+
+
+async def test_the_reporters_answer_sent_twice_at_once_reaches_the_supervisors_once(runtime: Runtime):
+    ada = Chat(runtime, user="u-ada", name="Ada", team="north")
+    ref = ref_of(await raise_concern(ada))
+    sam = Inbound(channel="terminal", user="u-sam", user_name="Sam", conversation="terminal:u-sam", action=Action(id="concern:ack", value=ref))
+    await Chat(runtime, user="u-sam", name="Sam", team=None).channel.deliver(await runtime.engine.handle(sam))
+    await runtime.courier.deliver_due()
+    [told] = [m for m in runtime.courier.local.feed(Address(kind="user", id="u-ada")) if "acknowledged" in m["text"]]
+    answer_back = next(c for c in told["choices"] if c["label"] == "Answer back")
+    pressed_ = Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada", action=Action(id=answer_back["action"], value=answer_back["value"]))
+    [opened] = await runtime.engine.handle(pressed_, shows_forms=True)
+    form = opened.form
+    assert form is not None and form.hidden["once"]
+    sent = Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada",
+                   submission=Submission(form=form.id, values={"text": "Thursday works for me.", **form.hidden}))
+    answers = await asyncio.gather(*(runtime.engine.handle(sent, shows_forms=True) for _ in range(2)))
+    for replies in answers:
+        await ada.channel.deliver(replies)
+    await runtime.courier.deliver_due()
+    said = sorted(replies[-1].text for replies in answers)
+    assert said == ["Already sent: the peer supervisors have your answer. It went once.",
+                    "Sent. The peer supervisors will see it with your concern. I don't keep a copy."]
+    assert await events_of(runtime, "answered") == 1
+    assert len([p for p in feed(runtime) if "Thursday works for me." in p["text"]]) == 1
+
+
+async def test_send_it_on_now_pressed_twice_at_once_releases_a_held_concern_once(runtime: Runtime):
+    ada = Chat(runtime, user="u-ada", name="Ada", team="north")
+    receipt = await raise_concern(ada, category="Scope drift or co-optation", timing="2")
+    [release] = [b for b in ada.channel._buttons if b[1] == "concern:release"]
+    press = Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada", action=Action(id=release[1], value=release[2]))
+    answers = await asyncio.gather(*(runtime.engine.handle(press) for _ in range(2)))
+    for replies in answers:
+        await ada.channel.deliver(replies)
+    await runtime.courier.deliver_due()
+    ref = ref_of(receipt)
+    said = sorted(replies[-1].text for replies in answers)
+    assert said == sorted([f"{ref} has already gone to the peer supervisors.", f"Sent on. {ref} is with the peer supervisors now."])
+    assert await events_of(runtime, "released") == 1
+    assert len(feed(runtime)) == 1

@@ -13,6 +13,12 @@ key, and a sweep (at start and every ten minutes) re-queues any stored
 concern whose post never reached the outbox. Supervisors act on the post
 (acknowledge, take, resolve with a note, write to the reporter); each step
 updates the post in place, joins the audit trail and tells the reporter.
+
+Exactly once: every press is one guarded write in the store (a unique key on
+the draft's or the form's one-time token, or a compare-and-set on the
+concern's state, bot/store/concerns.py DESK). A press that arrives twice (a
+double click, a platform's retry, another replica) hears what the first one
+did, and nothing is stored, posted or told twice.
 """
 
 from __future__ import annotations

@@ -94,6 +94,25 @@ async def test_overlapping_passes_send_each_message_once(runtime: Runtime, clock
     assert {r["state"] for r in await outbox_rows(runtime)} == {"delivered"}
 
 
+async def test_two_processes_on_one_database_send_each_message_once(runtime: Runtime, clock: Clock):
+    # Two replicas: two connections to the same file, each with its courier.
+    from bot.store import Store
+
+    other_store = await Store.open(runtime.settings.db)
+    try:
+        platform = AcceptsThenTimesOut(delay=0.02)
+        one = courier_for(runtime, platform, clock)
+        other = Courier(other_store, runtime.courier.local, now=clock)
+        other.register(platform)
+        for number in range(8):
+            await one.send(Reply(text=f"message {number}", to=Destination.user(f"U{number}", via="flaky")), key=f"m{number}")
+        sent = await asyncio.gather(one.deliver_due(), other.deliver_due(), one.deliver_due(), other.deliver_due())
+        assert sum(sent) == 8
+        assert sorted(r.text for _, r in platform.posts) == [f"message {n}" for n in range(8)]
+    finally:
+        await other_store.close()
+
+
 async def test_a_send_cut_off_mid_way_is_picked_up_after_its_lease_and_asked_about_first(runtime: Runtime, clock: Clock):
     platform = AcceptsThenTimesOut()
     courier = courier_for(runtime, platform, clock)

@@ -65,6 +65,13 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _add_event(db: Any, ref: str, at: str, who: str, what: str, once: str | None = None) -> int:
+    """One audit event; ``once`` (a hash, see ``once_key``) makes a second
+    event with the same key an IntegrityError, so it is recorded once."""
+    cursor = db.execute("insert into concern_events (ref, at, who, what, once_key) values (?, ?, ?, ?, ?)", [ref, at, who, what, once])
+    return int(cursor.lastrowid)
+
+
 def new_ref() -> str:
     return "".join(secrets.choice(REF_ALPHABET) for _ in range(REF_LENGTH))
 
@@ -103,9 +110,9 @@ class Concerns:
                 try:
                     with db.atomic():
                         db["concerns"].insert(row)
-                        self._event(db, ref, "the reporter", "raised", now)
+                        _add_event(db, ref, _iso(now), "the reporter", "raised")
                         if row.get("state") == "held":
-                            self._event(db, ref, "peerbot", "held", now)
+                            _add_event(db, ref, _iso(now), "peerbot", "held")
                     return ref, True
                 except sqlite3.IntegrityError:
                     earlier = self._sent_with(db, send_key)
@@ -126,13 +133,6 @@ class Concerns:
     async def sent_with(self, send_key: str) -> str | None:
         """The reference of the concern a draft became, if it was sent."""
         return await self._store.run(lambda: self._sent_with(self._store.db, send_key))
-
-    @staticmethod
-    def _event(db: Any, ref: str, who: str, what: str, now: dt.datetime, once: str | None = None) -> int:
-        cursor = db.execute(
-            "insert into concern_events (ref, at, who, what, once_key) values (?, ?, ?, ?, ?)", [ref, _iso(now), who, what, once]
-        )
-        return int(cursor.lastrowid)
 
     async def step(self, ref: str, verb: str, who: str, now: dt.datetime, **changes: Any) -> int | None:
         """Take one step of ``DESK`` on a concern: one compare-and-set on its
@@ -161,10 +161,10 @@ class Concerns:
                 cursor = db.execute(f"update concerns set {', '.join(f'{k} = ?' for k in sets)} where ref = ? and {guard}", args)
                 if cursor.rowcount != 1:
                     return None
-                event = self._event(db, ref, who, step.what, now)
+                event = _add_event(db, ref, _iso(now), who, step.what)
                 if step.to_state == "resolved":
                     if db.execute("update concerns set relay = null where ref = ? and relay is not null", [ref]).rowcount == 1:
-                        self._event(db, ref, "peerbot", "relay-deleted", now)
+                        _add_event(db, ref, _iso(now), "peerbot", "relay-deleted")
                 return event
 
         return await self._store.run(write)
@@ -178,14 +178,17 @@ class Concerns:
         def write() -> int | None:
             db = self._store.db
             try:
-                cursor = db.execute(
-                    "insert into concern_events (ref, at, who, what, once_key) select ?, ?, ?, ?, ? where exists "
-                    f"(select 1 from concerns where ref = ? and state in ({', '.join('?' for _ in OPEN_STATES)}))",
-                    [ref, _iso(now), who, what, once, ref, *OPEN_STATES],
-                )
+                with db.atomic():
+                    # A write that changes nothing, guarded on the state: it
+                    # says whether the concern is open and takes the write
+                    # lock first (a read first could not wait for it).
+                    live = db.execute(
+                        f"update concerns set state = state where ref = ? and state in ({', '.join('?' for _ in OPEN_STATES)})",
+                        [ref, *OPEN_STATES],
+                    ).rowcount == 1
+                    return _add_event(db, ref, _iso(now), who, what, once) if live else None
             except sqlite3.IntegrityError:
                 return None  # this form's message was passed on already
-            return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
         return await self._store.run(write)
 
@@ -201,7 +204,7 @@ class Concerns:
                 )
                 if cursor.rowcount != 1:
                     return None
-                return self._event(db, ref, "peerbot", "escalated", now)
+                return _add_event(db, ref, _iso(now), "peerbot", "escalated")
 
         return await self._store.run(write)
 
@@ -234,7 +237,7 @@ class Concerns:
                         [_iso(now), together, ref],
                     )
                     if cursor.rowcount == 1:
-                        self._event(db, ref, "peerbot", "released", now)
+                        _add_event(db, ref, _iso(now), "peerbot", "released")
                         released.append(ref)
             return released
 

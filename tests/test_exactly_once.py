@@ -271,8 +271,9 @@ async def test_a_supervisors_note_sent_twice_at_once_on_slack_reaches_the_report
 
 
 async def test_a_check_in_sent_twice_at_once_on_slack_is_stored_once_and_both_presses_hear_it_went(slack: Bot, slack_api: FakeSlack):
-    await slack.command("/checkin", "join north", user="U1")
-    await slack_api.wait_for_response()
+    # On the team's roster, as an admin put them there.
+    await slack.runtime.store.surveys.set_team("north", "wed", 10, "America/New_York")
+    await slack.runtime.store.surveys.join("north", "slack", "U1")
     await slack.runtime.run_job("checkin:prompt", {"team": "north"})
     [invitation] = dms(slack_api, "U1")
     await slack.press(button(invitation, "Start check-in"), user="U1", channel="DU1")

@@ -213,7 +213,7 @@ def _outbox_post_keys(db: Database) -> None:
     db["outbox"].create_index(["via", "address_kind", "address_id", "post_key"])
 
 
-@migrations(name="0013_concern_steps_once")
+@migrations(name="0015_concern_steps_once")
 def _concern_steps_once(db: Database) -> None:
     # Exactly once (bot/store/concerns.py): a concern is stored once per
     # draft (the hash of its one-time draft token), and a message passed
@@ -227,7 +227,7 @@ def _concern_steps_once(db: Database) -> None:
     db["concern_events"].create_index(["once_key"], unique=True)
 
 
-@migrations(name="0014_teams_activities")
+@migrations(name="0016_teams_activities")
 def _teams_activities(db: Database) -> None:
     # Teams activities already taken, so a redelivered one (the same id in
     # the same conversation) is answered once (bot/store/teams.py). Only a
@@ -236,7 +236,7 @@ def _teams_activities(db: Database) -> None:
     db["teams_activities"].create_index(["seen_hour"])
 
 
-@migrations(name="0015_pulse_actions_once")
+@migrations(name="0017_pulse_actions_once")
 def _pulse_actions_once(db: Database) -> None:
     # What a team agreed after a pulse is recorded once: the same change
     # typed twice (or sent by two replicas) is one row, and the team is told
@@ -248,7 +248,7 @@ def _pulse_actions_once(db: Database) -> None:
     db["pulse_actions"].create_index(["team", "instrument", "after_round", "sign", "text"], unique=True)
 
 
-@migrations(name="0016_kb_gap_numbers")
+@migrations(name="0018_kb_gap_numbers")
 def _kb_gap_numbers(db: Database) -> None:
     # Each unanswered question keeps one number for good, so a curator's
     # `peerbot kb gaps --accept N` means the same gap however often it is

@@ -274,39 +274,47 @@ def gaps(accept: int | None, entry_id: str | None) -> None:
 
     A curator can accept one as a new phrasing of an entry; it is written to
     the organisation's own directory (PEERBOT_KB_DIR). The knowledge base
-    never changes by itself.
+    never changes by itself. Each gap keeps its number, so accepting N twice
+    (or from two terminals at once) accepts it once.
     """
-
-    async def read(runtime: "Runtime") -> list[dict[str, Any]]:
-        return await runtime.store.knowledge.gaps()
-
-    rows = with_runtime(read)
     if accept is None:
+        rows = with_runtime(lambda runtime: runtime.store.knowledge.gaps())
         if not rows:
             click.echo("No unanswered questions yet.")
-        for number, row in enumerate(rows, start=1):
-            click.echo(f"{number:>3}. ({row['count']}x) {row['question']}")
+        for row in rows:
+            click.echo(f"{row['number']:>3}. ({row['count']}x) {row['question']}")
             click.echo(f"     likely: {row['likely_entry'] or '(none)'}; last asked {row['last_seen']}")
         return
-    if not 1 <= accept <= len(rows):
-        click.echo(f"There is no gap number {accept}; `peerbot kb gaps` lists them.", err=True)
-        sys.exit(2)
-    row = rows[accept - 1]
     from knowledge.curation import accept_phrasing
 
     settings = load_settings_or_exit()
-    target = entry_id or row["likely_entry"]
-    try:
-        path = accept_phrasing(settings.kb_dir, target, row["question"])
-    except ValueError as exc:
-        click.echo(f"peerbot: {exc}", err=True)
-        sys.exit(2)
 
-    async def forget(runtime: "Runtime") -> None:
-        await runtime.store.knowledge.forget_gap(row["question"])
+    async def work(runtime: "Runtime") -> tuple[int, str]:
+        knowledge = runtime.store.knowledge
+        row = await knowledge.gap(accept)
+        if row is None:
+            return 2, f"There is no gap number {accept}; `peerbot kb gaps` lists them."
+        target = row["accepted_as"] or entry_id or row["likely_entry"]
+        # One guarded mark first, then the phrasing written (idempotently):
+        # a run cut off in between is completed by running it again, and one
+        # that can't write (no folder, no such entry) takes its mark back.
+        outcome = await knowledge.accept_gap(accept, target, runtime.engine.now())
+        assert outcome is not None
+        target, won = outcome
+        try:
+            path = accept_phrasing(settings.kb_dir, target, row["question"])
+        except ValueError as exc:
+            if won:
+                await knowledge.reopen_gap(accept, target)
+            return 2, f"peerbot: {exc}"
+        if won:
+            return 0, f"Added as a phrasing of {target} in {path}. Run `peerbot kb check` to confirm."
+        return 0, f"Already accepted: gap {accept} is a phrasing of {target} in {path}. Nothing changed."
 
-    with_runtime(forget)
-    click.echo(f"Added as a phrasing of {target} in {path}. Run `peerbot kb check` to confirm.")
+    code, said = with_runtime(work)
+    click.echo(said, err=code != 0)
+    if code:
+        sys.exit(code)
 
 
 @kb.command()

@@ -3,10 +3,12 @@
 Every such reply is written to the persisted outbox first, under an
 idempotency key, and only then sent; a failed send is retried with
 exponential backoff until it goes through, so a concern is never lost to a
-crash or an outage. If the process dies after the platform accepted a
-message but before the outbox heard back, the next attempt first asks the
-platform whether the keyed message is already there, so the channel gets it
-exactly once.
+crash or an outage. Each delivery is claimed by one pass before it is sent,
+so passes that overlap never both send it. If the process dies after the
+platform accepted a message but before the outbox heard back, or a send
+fails after the platform took it (a timeout), the next attempt first asks
+the platform whether the keyed message is already there, so the channel
+gets it exactly once (where the platform can be asked: Teams can't).
 
 The one exception is a reply marked ``secret`` (it carries a one-time
 check-in token): that is sent directly and never written anywhere next to
@@ -30,6 +32,11 @@ from intents.base import utc_now
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = dt.timedelta(minutes=10)
+# How long a claimed delivery is left to the pass that claimed it: longer
+# than any one send takes (the Slack client gives up after 15 s, a 429 is
+# waited out up to three times), short enough that a send cut off by a
+# crash is picked up again soon after a restart.
+SEND_LEASE = dt.timedelta(minutes=2)
 SECRET_TRIES = 3
 
 
@@ -93,21 +100,31 @@ class Courier:
             hook(address, via, error)
 
     async def deliver_due(self) -> int:
-        """One pass over the outbox; returns how many messages went out."""
+        """One pass over the outbox; returns how many messages went out.
+
+        Passes may overlap (the courier's own loop, a scheduled job, a
+        command, another process): each item is claimed by one guarded write
+        before it is sent, so only one of them sends it."""
         sent = 0
         for item in await self.store.outbox.due(self.now()):
             channel = self.channels.get(item.via) or (self.local if item.via == self.local.name else None)
             if channel is None:
                 continue  # that platform isn't running in this process
+            now = self.now()
+            if not await self.store.outbox.claim(item.id, now, now + SEND_LEASE):
+                continue  # another pass has it
             address = Address(kind=item.address_kind, id=item.address_id)
             reply = Reply.model_validate(item.reply)
             try:
-                if item.state == "sending" and reply.key is None:
+                # A send that was tried before may have reached the platform
+                # even though it failed here (a timeout after the platform
+                # accepted it, a crash before the outbox heard back): ask
+                # before sending it again. A keyed post always asks (below).
+                if reply.key is None and (item.state == "sending" or item.attempts > 0):
                     ref = await channel.find_posted(address, item.key)
                     if ref is not None:
                         await self.store.outbox.mark_delivered(item.id, ref)
                         continue
-                await self.store.outbox.mark_sending(item.id)
                 ref = await self._post_or_update(channel, address, reply, item.key)
             except DeliveryError as exc:
                 await self._failed(item.id, item.attempts + 1, exc, address, channel.name)

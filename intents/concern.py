@@ -13,6 +13,12 @@ key, and a sweep (at start and every ten minutes) re-queues any stored
 concern whose post never reached the outbox. Supervisors act on the post
 (acknowledge, take, resolve with a note, write to the reporter); each step
 updates the post in place, joins the audit trail and tells the reporter.
+
+Exactly once: every press is one guarded write in the store (a unique key on
+the draft's or the form's one-time token, or a compare-and-set on the
+concern's state, bot/store/concerns.py DESK). A press that arrives twice (a
+double click, a platform's retry, another replica) hears what the first one
+did, and nothing is stored, posted or told twice.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections import OrderedDict
 from typing import Any
 
 from bot.model import Action, Choice, Destination, Form, Inbound, Reply
-from bot.store.concerns import post_key, reporter_moment
+from bot.store.concerns import DESK, once_key, post_key, reporter_moment
 from intents.base import Command, Context, Intent
 from intents.concern_links import FloodGate, Links, business_deadline
 from intents.concern_text import (
@@ -118,8 +124,6 @@ class Concern(Intent):
         self._draft_of: dict[str, str] = {}
         self._prefills: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._questions: OrderedDict[tuple[str, str, str], str] = OrderedDict()
-        # Drafts already sent, so a second press of Send says so.
-        self._sent: OrderedDict[str, str] = OrderedDict()
 
     def links(self, ctx: Context) -> Links:
         if self._links is None:
@@ -244,9 +248,12 @@ class Concern(Intent):
             return [Reply(text="Okay, nothing was sent. You can raise it any time with /concern.")]
         if verb in ("preview", "send", "edit", "cancel"):
             entry = self._drafts.get(value)
-            if entry is None and value in self._sent:
-                return [Reply(text=f"That one has already gone: its reference is {self._sent[value]}. Nothing was sent twice.")]
             if entry is None:
+                # Sent already (a second press, after a restart too)? The
+                # store knows by the draft token's hash.
+                ref = await ctx.store.concerns.sent_with(once_key(value)) if value else None
+                if ref is not None:
+                    return [self._already_sent(ref, ctx)]
                 return [
                     Reply(
                         text="I don't have that draft any more: drafts are kept in memory only, so a restart clears them. "
@@ -432,13 +439,17 @@ class Concern(Intent):
             "hold": int(held),
             "state": "held" if held else "open",
         }
+        # One guarded write per draft: a second Send (a double click, a
+        # platform's retry, another replica) gets the first one's reference.
         # An anonymous reporter's own moment is stored coarse (the hour, or the day).
-        ref = await ctx.store.concerns.create(fields, now if draft.named else reporter_moment(now, settings.timezone))
+        moment = now if draft.named else reporter_moment(now, settings.timezone)
+        ref, fresh = await ctx.store.concerns.create_once(fields, moment, once_key(token))
+        if not fresh:
+            return [self._already_sent(ref, ctx)]
         _test_crash("concern-stored")
         if draft.person:
             self.gate(ctx).record(draft.person, now)
         self._forget(token)
-        _remember(self._sent, token, ref)
 
         replies: list[Reply] = []
         if not held:
@@ -452,6 +463,12 @@ class Concern(Intent):
         assert row is not None
         replies.append(self._receipt(row, draft, ctx))
         return replies
+
+    def _already_sent(self, ref: str, ctx: Context) -> Reply:
+        return Reply(
+            text=f"Already sent: your reference is {ref}. It went once; nothing was sent twice.",
+            choices=[Choice(label="Check status", action="concern:status", value=f"{ref}|{self.links(ctx).cap(ref)}")],
+        )
 
     def _receipt(self, row: dict[str, Any], draft: Draft, ctx: Context) -> Reply:
         ref = row["ref"]
@@ -500,12 +517,14 @@ class Concern(Intent):
         if not held or len(people) < 1 + TOGETHER_NEEDED:
             return []
         together = ", ".join(r["ref"] for r in rows)
-        # Coarse: the moment is the latest sender's, who may be anonymous.
-        await ctx.store.concerns.release([r["ref"] for r in held], reporter_moment(now, ctx.settings.timezone), together)
+        # Only the ones this call released go out: two sends at once can't
+        # both release (and post) the same held concerns. Coarse: the moment
+        # is the latest sender's, who may be anonymous.
+        released = await ctx.store.concerns.release([r["ref"] for r in held], reporter_moment(now, ctx.settings.timezone), together)
         lead = f"{len(people)} people on the same team have raised scope-drift concerns. These were held so that nobody stands alone, and go out together."
         replies: list[Reply] = []
-        for old in held:
-            row = await ctx.store.concerns.get(old["ref"])
+        for ref in released:
+            row = await ctx.store.concerns.get(ref)
             assert row is not None
             replies.append(await self._post(row, ctx, lead=lead))
             self._plan_escalation(row, ctx)
@@ -517,10 +536,9 @@ class Concern(Intent):
         row = await ctx.store.concerns.get(ref)
         if row is None or not self._is_reporter(row, cap, msg, ctx):
             return [Reply(text="I can't find a held concern with that reference that's yours.")]
-        if row["state"] != "held":
-            return [Reply(text=f"{row['ref']} has already gone to the peer supervisors.")]
         moment = ctx.now() if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone)
-        await ctx.store.concerns.release([row["ref"]], moment, "")
+        if row["state"] != "held" or not await ctx.store.concerns.release([row["ref"]], moment, ""):
+            return [Reply(text=f"{row['ref']} has already gone to the peer supervisors.")]
         row = await ctx.store.concerns.get(row["ref"])
         assert row is not None
         self._plan_escalation(row, ctx)
@@ -592,8 +610,8 @@ class Concern(Intent):
     async def _escalate(self, row: dict[str, Any], ctx: Context) -> list[Reply]:
         if row["state"] != "open" or row.get("escalated_at"):
             return []
-        now = ctx.now()
-        await ctx.store.concerns.record(row["ref"], "peerbot", "escalated", now, escalated_at=now.isoformat(timespec="seconds"))
+        if await ctx.store.concerns.escalate(row["ref"], ctx.now()) is None:
+            return []  # the sweep and the scheduled job both got here; one escalates
         row = await ctx.store.concerns.get(row["ref"])
         assert row is not None
         mention = ctx.settings.concern_escalation_mention or "Backup peer supervisors and admins"
@@ -617,32 +635,43 @@ class Concern(Intent):
         if not ctx.has_role("supervisor"):
             return [Reply(text=NOT_SUPERVISOR)]
         row = await ctx.store.concerns.get(ref)
-        if row is None or row["state"] == "held":
-            return [Reply(text=f"I can't find a concern with the reference {ref[:12]} that has been sent on.")]
-        if row["state"] == "resolved":
-            return [Reply(text=f"{row['ref']} is already resolved.")]
         who = msg.user_name or msg.user
+        refusal = self._refusal(verb, row, ref, who)
+        if refusal is not None:
+            return [refusal]
+        assert row is not None
         if verb == "resolve":
-            return [Reply(form=note_form("resolve", row["ref"]))]
+            return [Reply(form=note_form("resolve", row["ref"], once=secrets.token_urlsafe(12)))]
         if verb == "reply":
             if not reachable(row):
                 return [Reply(text=f"The person who raised {row['ref']} chose no follow-up, so there's no way to reach them. That was their choice.")]
-            return [Reply(form=note_form("reply", row["ref"]))]
-        if verb == "ack" and row["state"] != "open":
-            return [Reply(text=f"{row['ref']} has already been acknowledged.")]
-        if verb == "take" and row["state"] == "taken" and row.get("taken_by") == who:
-            return [Reply(text=f"You've already taken {row['ref']} on.")]
-        state, what, words = {
-            "ack": ("acknowledged", "acknowledged", "acknowledged it"),
-            "take": ("taken", "taken", "has taken it on"),
-        }[verb]
-        changes: dict[str, Any] = {"state": state}
-        if verb == "take":
-            changes["taken_by"] = who
-        event = await ctx.store.concerns.record(row["ref"], who, what, ctx.now(), **changes)
+            return [Reply(form=note_form("reply", row["ref"], once=secrets.token_urlsafe(12)))]
+        changes: dict[str, Any] = {"taken_by": who} if verb == "take" else {}
+        event = await ctx.store.concerns.step(row["ref"], verb, who, ctx.now(), **changes)
+        if event is None:
+            # This press's twin (or another supervisor) took the step a moment
+            # ago: say what it is now, as the first press would see it.
+            return [self._refusal(verb, await ctx.store.concerns.get(row["ref"]), ref, who) or Reply(text=f"{row['ref']} has just changed; have a look with /concerns {row['ref']}.")]
         if ctx.schedule is not None:
             ctx.schedule.cancel(f"concern:{row['ref']}:escalate")
+        words = {"ack": "acknowledged it", "take": "has taken it on"}[verb]
+        what = DESK[verb].what
         return await self._changed(row["ref"], event, f"Your concern {row['ref']}: {who} {words}.", what, ctx)
+
+    @staticmethod
+    def _refusal(verb: str, row: dict[str, Any] | None, ref: str, who: str) -> Reply | None:
+        """Why ``verb`` can't be done to this concern as it stands, or None.
+        Asked before a step and again after losing the race for it, so a
+        double press hears the same as a press after the first one."""
+        if row is None or row["state"] == "held":
+            return Reply(text=f"I can't find a concern with the reference {ref[:12]} that has been sent on.")
+        if row["state"] == "resolved":
+            return Reply(text=f"{row['ref']} is already resolved.")
+        if verb == "ack" and row["state"] != "open":
+            return Reply(text=f"{row['ref']} has already been acknowledged.")
+        if verb == "take" and row["state"] == "taken" and row.get("taken_by") == who:
+            return Reply(text=f"You've already taken {row['ref']} on.")
+        return None
 
     async def _changed(self, ref: str, event: int, tell_text: str, tag: str, ctx: Context, *, relay: str | None = None) -> list[Reply]:
         row = await ctx.store.concerns.get(ref)
@@ -663,19 +692,20 @@ class Concern(Intent):
             return [Reply(text="That concern isn't open any more, so nothing was sent.")]
         who = msg.user_name or msg.user
         text = values["text"]
+        once = once_key(str(values["once"])) if values.get("once") else None
         if name == "reply":
-            event = await ctx.store.concerns.record(row["ref"], who, "replied", ctx.now())
+            event = await ctx.store.concerns.note(row["ref"], who, "replied", ctx.now(), once)
+            if event is None:
+                return [Reply(text=f"Already sent to the person who raised {row['ref']}; it went once.")]
             tell = self._tell(row, f"A peer supervisor ({who}) wrote about your concern {row['ref']}:\n\n{text}", ctx, f"reply:{event}")
             if tell is None:
                 return [Reply(text=f"There's no way to reach the person who raised {row['ref']}, so nothing was sent.")]
             return [tell, Reply(text=f"Sent to the person who raised {row['ref']}. I don't keep a copy.")]
         relay = row.get("relay")
         now = ctx.now()
-        event = await ctx.store.concerns.record(
-            row["ref"], who, "resolved", now, state="resolved", resolution=text, resolved_at=now.isoformat(timespec="seconds"), relay=None
-        )
-        if relay:
-            await ctx.store.concerns.record(row["ref"], "peerbot", "relay-deleted", now)
+        event = await ctx.store.concerns.step(row["ref"], "resolve", who, now, resolution=text, resolved_at=now.isoformat(timespec="seconds"))
+        if event is None:
+            return [Reply(text=f"{row['ref']} is already resolved; nothing was sent twice.")]
         if ctx.schedule is not None:
             ctx.schedule.cancel(f"concern:{row['ref']}:escalate")
         return await self._changed(row["ref"], event, f"Your concern {row['ref']} was resolved by {who}, with this note:\n\n{text}", "resolved", ctx, relay=relay)
@@ -730,7 +760,7 @@ class Concern(Intent):
             return [Reply(text="I can't find a concern with that reference that's yours.")]
         if row["state"] == "resolved":
             return [Reply(text=f"{row['ref']} is resolved, so answers aren't passed on any more. You can raise something new with /concern.")]
-        return [Reply(form=note_form("answer", row["ref"], cap=self.links(ctx).cap(row["ref"]), anonymous=not row["named"]))]
+        return [Reply(form=note_form("answer", row["ref"], cap=self.links(ctx).cap(row["ref"]), anonymous=not row["named"], once=secrets.token_urlsafe(12)))]
 
     async def _answer(self, values: dict[str, Any], msg: Inbound, ctx: Context) -> list[Reply]:
         ref, cap = str(values.get("ref", "")), str(values.get("cap", ""))
@@ -739,8 +769,11 @@ class Concern(Intent):
             return [Reply(text="I couldn't match that answer to your concern, so nothing was sent.")]
         if row["state"] == "resolved":
             return [Reply(text=f"{row['ref']} is resolved, so answers aren't passed on any more. Nothing was sent.")]
+        once = once_key(str(values["once"])) if values.get("once") else None
         moment = ctx.now() if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone)
-        event = await ctx.store.concerns.record(row["ref"], "the reporter", "answered", moment)
+        event = await ctx.store.concerns.note(row["ref"], "the reporter", "answered", moment, once)
+        if event is None:
+            return [Reply(text="Already sent: the peer supervisors have your answer. It went once.")]
         choices = [Choice(label="Write to the reporter", action="concern:reply", value=row["ref"])] if reachable(row) else []
         post = Reply(
             text=f"The person who raised {row['ref']} answered:\n\n{values['text']}",

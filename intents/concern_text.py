@@ -142,9 +142,10 @@ def concern_form(*, anonymous: bool, can_relay: bool, initial: dict[str, str] | 
     )
 
 
-def note_form(name: str, ref: str, *, cap: str = "", anonymous: bool = False) -> Form:
+def note_form(name: str, ref: str, *, cap: str = "", anonymous: bool = False, once: str = "") -> Form:
     """The small forms around a concern: a resolution note, a message to the
-    reporter, and the reporter's answer back."""
+    reporter, and the reporter's answer back. ``once`` is a fresh token the
+    form carries, so a form sent twice passes its message on once."""
     labels = {
         "resolve": ("Resolve " + ref, "A short note on how it was resolved (the reporter sees it too, if they asked to hear back)."),
         "reply": ("Write to the reporter", "Your message to the person who raised " + ref + ". I pass it on; it isn't stored."),
@@ -154,6 +155,8 @@ def note_form(name: str, ref: str, *, cap: str = "", anonymous: bool = False) ->
     hidden = {"ref": ref}
     if cap:
         hidden["cap"] = cap
+    if once:
+        hidden["once"] = once
     return Form(
         id=f"concern:{name}",
         title=title[:24],

@@ -21,7 +21,7 @@ from bot.store.surveys import Round, TokenError
 from intents.base import Command, Context, Intent
 from intents.inputs import whole_number
 from intents.pulse_index import index_of, is_concerning, worsened
-from intents.surveying import TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, summarise, survey_form, to_supervisors, unpack
+from intents.surveying import TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, send_problem, summarise, survey_form, to_supervisors, unpack
 from knowledge.instruments import Instrument, load_instruments
 
 THANKS = "Thank you. Your answers are in, stored without your name. The team's picture comes when the pulse closes, if enough people take part."
@@ -156,11 +156,11 @@ class Pulse(Intent):
 
     # -- answering ---------------------------------------------------------
 
-    async def _instrument_for(self, token: str, ctx: Context) -> tuple[Instrument | None, str | None]:
+    async def _instrument_for(self, token: str, ctx: Context, *, sending: bool = False) -> tuple[Instrument | None, str | None]:
         try:
             rnd = await ctx.store.surveys.check_token(token)
         except TokenError as exc:
-            return None, TOKEN_PROBLEMS[exc.reason]
+            return None, send_problem(exc.reason) if sending else TOKEN_PROBLEMS[exc.reason]
         return self.instruments(ctx).get(rnd.instrument), None
 
     async def on_action(self, action: Action, msg: Inbound, ctx: Context) -> list[Reply]:
@@ -174,7 +174,7 @@ class Pulse(Intent):
             unpacked = unpack(action.value)
             if unpacked is None:
                 return [Reply(text="Something in that button was garbled, so I didn't store anything.")]
-            instrument, problem = await self._instrument_for(unpacked[0], ctx)
+            instrument, problem = await self._instrument_for(unpacked[0], ctx, sending=verb == "send")
             if instrument is None:
                 return [Reply(text=problem or "That pulse isn't available any more.")]
             if verb == "edit":
@@ -359,7 +359,9 @@ class Pulse(Intent):
         if not rows:
             return [Reply(text=f"There are no released {instrument.title} results for {team} yet to act on.")]
         text = text.strip()[:300]
-        await ctx.store.pulse_actions.record(team, instrument_id, sign, text, ctx.now().date().isoformat(), rows[-1]["round_id"])
+        after = rows[-1]["round_id"]
+        if not await ctx.store.pulse_actions.record(team, instrument_id, sign, text, ctx.now().date().isoformat(), after):
+            return [Reply(text=f"Already recorded: \"{text}\" for the {team} team. They were told once.")]
         told = [
             Reply(text=f"After your team's {instrument.title}, here's what will change: \"{text}\" "
                        f"({instrument.signs[sign]}). The next pulse will show whether it helped.",

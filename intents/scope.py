@@ -306,7 +306,7 @@ def quiz_feedback(kb: KnowledgeBase, entry: Entry, guess: str, right: int = 0, a
     reply = render_entry(kb, entry, lead=lead)
     if asked >= ROUND:
         score = f"That's the round: you got {right} of {ROUND}."
-        next_choice = Choice(label="Play another round", action="scope:quiz-next", value=f"0|0")
+        next_choice = Choice(label="Play another round", action="scope:quiz-next", value="0|0")
     else:
         score = f"So far: {right} of {asked}."
         next_choice = Choice(label="Another one", action="scope:quiz-next", value=f"{right}|{asked}")

@@ -168,8 +168,19 @@ TOKEN_PROBLEMS = {
 }
 
 
+# What a second press of Send hears (a double click, a platform's retry):
+# the same outcome as the first, not a problem.
+ALREADY_SENT = "Already sent: your answers are in, stored without your name, once. Thank you for taking part."
+
+
+def send_problem(reason: str) -> str:
+    """What to say when Send meets a token that can't take answers."""
+    return ALREADY_SENT if reason == "used" else TOKEN_PROBLEMS[reason]
+
+
 async def send(ctx: Context, instrument: Instrument, value: str, thanks: str) -> list[Reply]:
-    """Store the answers once; kindly check in about any low answer."""
+    """Store the answers once (the token redeems in one guarded write); kindly
+    check in about any low answer."""
     unpacked = unpack(value)
     if unpacked is None:
         return [Reply(text="Something in that button was garbled, so I didn't store anything. Could you try the form again?")]
@@ -187,7 +198,7 @@ async def send(ctx: Context, instrument: Instrument, value: str, thanks: str) ->
                 return [Reply(text="That note is longer than the form allows, so I didn't store anything. Could you shorten it?")]
         await ctx.store.surveys.redeem(token, answers, note_sizes(instrument))
     except TokenError as exc:
-        return [Reply(text=TOKEN_PROBLEMS[exc.reason])]
+        return [Reply(text=send_problem(exc.reason))]
     except ValueError:
         return [Reply(text="One of those answers doesn't fit the form, so I didn't store anything. Could you try the form again?")]
     replies = [Reply(text=thanks)]

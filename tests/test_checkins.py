@@ -70,7 +70,7 @@ async def test_a_second_answer_in_the_same_week_is_impossible(runtime: Runtime):
     # Even replaying the old Send button does not count twice.
     replay = Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada", action=Action(id=send_button[1], value=send_button[2]))
     reply = (await runtime.engine.handle(replay))[0].text
-    assert "already been answered" in reply
+    assert "Already sent: your answers are in" in reply
     assert await runtime.store.surveys.response_count(this_week(runtime)) == 1
 
 

@@ -245,7 +245,7 @@ async def test_an_anonymous_form_opens_anonymous_and_its_relay_link_is_locked(ru
     [again] = await runtime.engine.handle(
         Inbound(channel="slack", user="anonymous", conversation="anonymous", action=Action(id=send.action, value=send.value)), shows_forms=True
     )
-    assert f"already gone: its reference is {ref}" in again.text
+    assert f"Already sent: your reference is {ref}" in again.text
     assert len(await runtime.store.concerns.listing()) == 1
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.channels.base import Address, DeliveryError, Unreachable
-from bot.courier import Courier
+from bot.courier import SEND_LEASE, Courier
 from bot.model import Destination, Reply
 from bot.runtime import Runtime
 from tests.conftest import Clock
@@ -96,8 +96,11 @@ async def test_a_crash_after_posting_does_not_post_again(runtime: Runtime, clock
     await courier.send(Reply(text="exactly once", to=Destination.channel("supervisors")), key="k1")
     item = (await runtime.store.outbox.due(clock()))[0]
     # The platform accepted it, but the process died before the outbox heard back.
-    await runtime.store.outbox.mark_sending(item.id)
+    assert await runtime.store.outbox.claim(item.id, clock(), clock() + SEND_LEASE)
     await platform.post(Address(kind="channel", id="supervisors"), Reply(text="exactly once", key="k1"))
+    await courier.deliver_due()
+    assert platform.posts and await runtime.store.outbox.counts() == {"sending": 1}  # still the dead pass's
+    clock.advance(seconds=SEND_LEASE.total_seconds() + 1)
     await courier.deliver_due()
     assert len(platform.posts) == 1
     assert await runtime.store.outbox.counts() == {"delivered": 1}

@@ -139,7 +139,7 @@ async def test_a_check_in_goes_from_slash_command_to_one_stored_anonymous_answer
     # Pressing Send again stores nothing twice.
     await press_in_modal(bot, closing, button(closing, "Send"))
     [_, again] = await slack_api.wait_for("views.update", 2)
-    assert "already been answered" in shown_text(again["view"])
+    assert "Already sent: your answers are in" in shown_text(again["view"])
     assert await bot.runtime.store.surveys.response_count(rnd.id) == 1
 
 

@@ -121,7 +121,7 @@ async def test_a_scheduled_check_in_reaches_a_teams_user_and_is_answered_in_the_
     assert not mentions_anywhere(teams.connector.calls, NOTE)
 
     again = shown(await teams.press(pressed(preview, "Send")))
-    assert "already been answered" in card_text(again)
+    assert "Already sent: your answers are in" in card_text(again)
     assert await teams.runtime.store.surveys.response_count(rnd.id) == 1
 
 

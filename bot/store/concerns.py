@@ -22,8 +22,10 @@ next step.)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import sqlite3
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,6 +38,37 @@ OPEN_STATES = ("open", "acknowledged", "taken")
 # Everything that can name or reach the reporter, or say what happened:
 # emptied by the retention purge.
 PURGED_COLUMNS = ("body", "resolution", "reporter_id", "reporter_name", "reporter_via", "relay", "team")
+
+
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step a peer supervisor can take on a concern."""
+
+    from_states: tuple[str, ...]
+    to_state: str
+    what: str  # the word in the audit trail
+
+
+# The supervisors' desk: which step may be taken from which state. Each step
+# is one compare-and-set here (UPDATE ... WHERE state IN from_states), so a
+# double press, a platform's retry or two replicas take it once; whoever
+# loses the race is told what the winner did. Taking a concern over from
+# another supervisor is allowed; taking it again yourself changes nothing.
+DESK: dict[str, Step] = {
+    "ack": Step(("open",), "acknowledged", "acknowledged"),
+    "take": Step(("open", "acknowledged", "taken"), "taken", "taken"),
+    "resolve": Step(OPEN_STATES, "resolved", "resolved"),
+}
+# Columns a step may set besides the state.
+STEP_COLUMNS = ("taken_by", "resolution", "resolved_at")
+
+
+def once_key(token: str) -> str:
+    """What is stored of a one-time token (a draft's, a form's): its hash, so
+    the token itself, which travels on the chat platform, is never here."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -60,20 +93,24 @@ def reporter_moment(moment: dt.datetime, timezone: str) -> dt.datetime:
     return coarse.astimezone(dt.timezone.utc)
 
 
-def _add_event(db, ref: str, at: str, who: str, what: str) -> int:
+def _add_event(db: Any, ref: str, at: str, who: str, what: str, once: str | None = None) -> int:
     """One audit event under a random id (no sequence shared across
-    concerns), numbered within its own concern for the trail's order."""
+    concerns), numbered within its own concern for the trail's order.
+    ``once`` (a hash, see ``once_key``) makes a second event with the same
+    key an IntegrityError, so it is recorded once."""
     for _ in range(5):
         event_id = secrets.randbelow(2**62) + 1
         try:
             db.execute(
-                "INSERT INTO concern_events (id, ref, seq, at, who, what) "
-                "VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM concern_events WHERE ref = ?), ?, ?, ?)",
-                [event_id, ref, ref, at, who, what],
+                "INSERT INTO concern_events (id, ref, seq, at, who, what, once_key) "
+                "VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM concern_events WHERE ref = ?), ?, ?, ?, ?)",
+                [event_id, ref, ref, at, who, what, once],
             )
             return event_id
         except sqlite3.IntegrityError:
-            continue
+            if once is not None and db.execute("SELECT 1 FROM concern_events WHERE once_key = ?", [once]).fetchone():
+                raise  # recorded already: the caller's guard
+            continue  # that random id was taken: draw another
     raise RuntimeError("could not draw a free event id")
 
 
@@ -93,14 +130,23 @@ class Concerns:
     # -- writing -------------------------------------------------------------
 
     async def create(self, fields: dict[str, Any], now: dt.datetime) -> str:
-        """Store a new concern and its first audit event; return its reference.
-        Committed before this returns, so nothing after it can lose it."""
+        """Store a new concern and its first audit event; return its reference."""
+        ref, _ = await self.create_once(fields, now, None)
+        return ref
 
-        def write() -> str:
+    async def create_once(self, fields: dict[str, Any], now: dt.datetime, send_key: str | None) -> tuple[str, bool]:
+        """Store a new concern and its first audit event, once per
+        ``send_key`` (see ``once_key``); return its reference and whether it
+        is new. A second Send of the same draft, at the same moment or later,
+        gets the first one's reference and stores nothing: the unique index
+        on send_key decides, not a look before the write. Committed before
+        this returns, so nothing after it can lose it."""
+
+        def write() -> tuple[str, bool]:
             db = self._store.db
             for _ in range(20):
                 ref = new_ref()
-                row = {**fields, "ref": ref, "created_at": _iso(now)}
+                row = {**fields, "ref": ref, "created_at": _iso(now), "send_key": send_key}
                 if row.get("state") != "held":
                     row["released_at"] = _iso(now)
                 try:
@@ -109,10 +155,98 @@ class Concerns:
                         _add_event(db, ref, _iso(now), "the reporter", "raised")
                         if row.get("state") == "held":
                             _add_event(db, ref, _iso(now), "peerbot", "held")
-                    return ref
+                    return ref, True
                 except sqlite3.IntegrityError:
+                    earlier = self._sent_with(db, send_key)
+                    if earlier is not None:
+                        return earlier, False  # this draft was sent already
                     continue  # that reference is taken: draw another
             raise RuntimeError("could not find a free concern reference")
+
+        return await self._store.run(write)
+
+    @staticmethod
+    def _sent_with(db: Any, send_key: str | None) -> str | None:
+        if send_key is None:
+            return None
+        row = db.execute("select ref from concerns where send_key = ?", [send_key]).fetchone()
+        return row[0] if row else None
+
+    async def sent_with(self, send_key: str) -> str | None:
+        """The reference of the concern a draft became, if it was sent."""
+        return await self._store.run(lambda: self._sent_with(self._store.db, send_key))
+
+    async def step(self, ref: str, verb: str, who: str, now: dt.datetime, **changes: Any) -> int | None:
+        """Take one step of ``DESK`` on a concern: one compare-and-set on its
+        state, and its audit event, together. Returns the event's id, or
+        None when the concern is not in a state that allows the step (the
+        same step was just taken by this press's twin, or someone else got
+        there first): then nothing was written, and nothing should be sent.
+        Resolving also deletes the reporter's relay link, in the same step."""
+        step = DESK[verb]
+        unknown = set(changes) - set(STEP_COLUMNS)
+        if unknown:
+            raise ValueError(f"a step can't set {sorted(unknown)}")
+
+        def write() -> int | None:
+            db = self._store.db
+            sets = {"state": step.to_state, **changes}
+            guard = f"state in ({', '.join('?' for _ in step.from_states)})"
+            args: list[Any] = [*sets.values(), ref, *step.from_states]
+            if verb == "take":
+                guard += " and not (state = 'taken' and coalesce(taken_by, '') = ?)"
+                args.append(changes.get("taken_by", who))
+            # Writes only, the guarded one first: a read before the write
+            # would let another connection's write in between turn the
+            # busy wait into an immediate "database is locked".
+            with db.atomic():
+                cursor = db.execute(f"update concerns set {', '.join(f'{k} = ?' for k in sets)} where ref = ? and {guard}", args)
+                if cursor.rowcount != 1:
+                    return None
+                event = _add_event(db, ref, _iso(now), who, step.what)
+                if step.to_state == "resolved":
+                    if db.execute("update concerns set relay = null where ref = ? and relay is not null", [ref]).rowcount == 1:
+                        _add_event(db, ref, _iso(now), "peerbot", "relay-deleted")
+                return event
+
+        return await self._store.run(write)
+
+    async def note(self, ref: str, who: str, what: str, now: dt.datetime, once: str | None) -> int | None:
+        """Record a message passed on (a supervisor's reply, the reporter's
+        answer) while the concern is open, once per ``once`` key (the hash of
+        a token its form carried). None when it was recorded already or the
+        concern is no longer open: then nothing should be sent."""
+
+        def write() -> int | None:
+            db = self._store.db
+            try:
+                with db.atomic():
+                    # A write that changes nothing, guarded on the state: it
+                    # says whether the concern is open and takes the write
+                    # lock first (a read first could not wait for it).
+                    live = db.execute(
+                        f"update concerns set state = state where ref = ? and state in ({', '.join('?' for _ in OPEN_STATES)})",
+                        [ref, *OPEN_STATES],
+                    ).rowcount == 1
+                    return _add_event(db, ref, _iso(now), who, what, once) if live else None
+            except sqlite3.IntegrityError:
+                return None  # this form's message was passed on already
+
+        return await self._store.run(write)
+
+    async def escalate(self, ref: str, now: dt.datetime) -> int | None:
+        """Mark an unacknowledged concern escalated, once (the scheduled job
+        and the sweep may both get there)."""
+
+        def write() -> int | None:
+            db = self._store.db
+            with db.atomic():
+                cursor = db.execute(
+                    "update concerns set escalated_at = ? where ref = ? and state = 'open' and escalated_at is null", [_iso(now), ref]
+                )
+                if cursor.rowcount != 1:
+                    return None
+                return _add_event(db, ref, _iso(now), "peerbot", "escalated")
 
         return await self._store.run(write)
 
@@ -128,17 +262,26 @@ class Concerns:
 
         return await self._store.run(write)
 
-    async def release(self, refs: list[str], now: dt.datetime, together: str) -> None:
-        """Held concerns go out: open them, noting which ones went together."""
+    async def release(self, refs: list[str], now: dt.datetime, together: str) -> list[str]:
+        """Held concerns go out: open them, noting which ones went together.
+        Returns the ones this call released (each goes out once, however many
+        sends arrive at the same moment)."""
 
-        def write() -> None:
+        def write() -> list[str]:
             db = self._store.db
+            released = []
             with db.atomic():
                 for ref in refs:
-                    db["concerns"].update(ref, {"state": "open", "released_at": _iso(now), "released_with": together})
-                    _add_event(db, ref, _iso(now), "peerbot", "released")
+                    cursor = db.execute(
+                        "update concerns set state = 'open', released_at = ?, released_with = ? where ref = ? and state = 'held'",
+                        [_iso(now), together, ref],
+                    )
+                    if cursor.rowcount == 1:
+                        _add_event(db, ref, _iso(now), "peerbot", "released")
+                        released.append(ref)
+            return released
 
-        await self._store.run(write)
+        return await self._store.run(write)
 
     async def purge_resolved(self, before: dt.datetime, now: dt.datetime) -> list[str]:
         """Empty the text and any link to the reporter of concerns resolved

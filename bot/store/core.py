@@ -21,7 +21,7 @@ from bot.store.outbox import Outbox
 from bot.store.schedule import ScheduledJobs
 from bot.store.slack import SlackEvents
 from bot.store.surveys import PulseActions, Surveys
-from bot.store.teams import TeamsDirectory
+from bot.store.teams import TeamsActivities, TeamsDirectory
 from bot.store.migrations import migrations
 
 T = TypeVar("T")
@@ -81,6 +81,7 @@ class Store:
         self.knowledge = KnowledgeFeedback(self)
         self.slack_events = SlackEvents(self)
         self.teams = TeamsDirectory(self)
+        self.teams_activities = TeamsActivities(self)
         self.concerns = Concerns(self)
         self.surveys = Surveys(self)
         self.pulse_actions = PulseActions(self)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from bot import clock
@@ -33,25 +35,63 @@ class KnowledgeFeedback:
         return await self._store.run(read)
 
     async def record_gap(self, question: str, likely_entry: str | None) -> None:
+        """Count a question the bot could not answer. A new one gets the next
+        gap number, which it keeps."""
         key = " ".join(question.split())[:500]
 
         def write() -> None:
             db = self._store.db
-            with db.atomic():
-                db.execute(
-                    "insert into kb_gaps (question, count, likely_entry, first_seen, last_seen) values (?, 1, ?, ?, ?) "
-                    "on conflict(question) do update set count = count + 1, likely_entry = excluded.likely_entry, "
-                    "last_seen = excluded.last_seen",
-                    [key, likely_entry or "", _today(), _today()],
-                )
+            for _ in range(5):
+                try:
+                    db.execute(
+                        "insert into kb_gaps (question, count, likely_entry, first_seen, last_seen, number) "
+                        "values (?, 1, ?, ?, ?, (select coalesce(max(number), 0) + 1 from kb_gaps)) "
+                        "on conflict(question) do update set count = count + 1, likely_entry = excluded.likely_entry, "
+                        "last_seen = excluded.last_seen",
+                        [key, likely_entry or "", _today(), _today()],
+                    )
+                    return
+                except sqlite3.IntegrityError:
+                    continue  # another writer took that number at the same moment: take the next
 
         await self._store.run(write)
 
     async def gaps(self) -> list[dict[str, Any]]:
+        """Gaps not accepted yet, most asked first, each with its number."""
+
         def read() -> list[dict[str, Any]]:
-            return list(self._store.db["kb_gaps"].rows_where(order_by="count desc, last_seen desc"))
+            return list(self._store.db["kb_gaps"].rows_where("accepted_as is null", order_by="count desc, last_seen desc, number"))
 
         return await self._store.run(read)
 
-    async def forget_gap(self, question: str) -> None:
-        await self._store.run(lambda: self._store.db.execute("delete from kb_gaps where question = ?", [question]))
+    async def gap(self, number: int) -> dict[str, Any] | None:
+        """One gap by its number, accepted or not."""
+
+        def read() -> dict[str, Any] | None:
+            rows = list(self._store.db["kb_gaps"].rows_where("number = ?", [number], limit=1))
+            return rows[0] if rows else None
+
+        return await self._store.run(read)
+
+    async def accept_gap(self, number: int, entry_id: str, now: dt.datetime) -> tuple[str, bool] | None:
+        """Mark gap ``number`` accepted as a phrasing of ``entry_id``, once:
+        one compare-and-set. Returns the entry it is accepted as and whether
+        this call accepted it (False: an earlier or simultaneous run did, and
+        its choice stands). None if there is no such gap."""
+
+        def write() -> tuple[str, bool] | None:
+            db = self._store.db
+            won = db.execute(
+                "update kb_gaps set accepted_as = ?, accepted_on = ? where number = ? and accepted_as is null",
+                [entry_id, now.date().isoformat(), number],
+            ).rowcount == 1
+            row = db.execute("select accepted_as from kb_gaps where number = ?", [number]).fetchone()
+            return (row[0], won) if row else None
+
+        return await self._store.run(write)
+
+    async def reopen_gap(self, number: int, entry_id: str) -> None:
+        """Undo an acceptance whose phrasing could not be written."""
+        await self._store.run(
+            lambda: self._store.db.execute("update kb_gaps set accepted_as = null, accepted_on = null where number = ? and accepted_as = ?", [number, entry_id])
+        )

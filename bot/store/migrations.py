@@ -349,3 +349,53 @@ def _attempt_limits(db: Database) -> None:
         "PRIMARY KEY (bucket, minute))"
     )
     db["attempt_limits"].create_index(["minute"])
+
+
+@migrations(name="0015_concern_steps_once")
+def _concern_steps_once(db: Database) -> None:
+    # Exactly once (bot/store/concerns.py): a concern is stored once per
+    # draft (the hash of its one-time draft token), and a message passed
+    # between a supervisor and the reporter is recorded once per form (the
+    # hash of a token the form carried). Both are random, so they carry no
+    # order and name nobody. Unique indexes allow any number of NULLs, as in
+    # PostgreSQL.
+    db["concerns"].add_column("send_key", str)
+    db["concerns"].create_index(["send_key"], unique=True)
+    db["concern_events"].add_column("once_key", str)
+    db["concern_events"].create_index(["once_key"], unique=True)
+
+
+@migrations(name="0016_teams_activities")
+def _teams_activities(db: Database) -> None:
+    # Teams activities already taken, so a redelivered one (the same id in
+    # the same conversation) is answered once (bot/store/teams.py). Only a
+    # hash of the two ids and the hour it arrived, never who or what.
+    db.execute("CREATE TABLE teams_activities (activity_key TEXT PRIMARY KEY, seen_hour TEXT NOT NULL)")
+    db["teams_activities"].create_index(["seen_hour"])
+
+
+@migrations(name="0017_pulse_actions_once")
+def _pulse_actions_once(db: Database) -> None:
+    # What a team agreed after a pulse is recorded once: the same change
+    # typed twice (or sent by two replicas) is one row, and the team is told
+    # once. Repeats already stored are folded into the first.
+    db.execute(
+        "delete from pulse_actions where id not in "
+        "(select min(id) from pulse_actions group by team, instrument, after_round, sign, text)"
+    )
+    db["pulse_actions"].create_index(["team", "instrument", "after_round", "sign", "text"], unique=True)
+
+
+@migrations(name="0018_kb_gap_numbers")
+def _kb_gap_numbers(db: Database) -> None:
+    # Each unanswered question keeps one number for good, so a curator's
+    # `peerbot kb gaps --accept N` means the same gap however often it is
+    # run, and accepting is one guarded step (accepted_as set once) instead
+    # of a delete that renumbers the rest (bot/store/knowledge.py).
+    db["kb_gaps"].add_column("number", int)
+    db["kb_gaps"].add_column("accepted_as", str)
+    db["kb_gaps"].add_column("accepted_on", str)
+    rows = db.execute("select question from kb_gaps order by count desc, last_seen desc, question").fetchall()
+    for number, (question,) in enumerate(rows, start=1):
+        db.execute("update kb_gaps set number = ? where question = ?", [number, question])
+    db["kb_gaps"].create_index(["number"], unique=True)

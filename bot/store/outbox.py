@@ -75,8 +75,31 @@ class Outbox:
 
         return await self._store.run(read)
 
-    async def mark_sending(self, item_id: int) -> None:
-        await self._store.run(lambda: self._store.db["outbox"].update(item_id, {"state": "sending"}))
+    async def claim(self, item_id: int, now: dt.datetime, lease_until: dt.datetime) -> bool:
+        """Take one due delivery for this pass, or False if another pass (in
+        this process or another) already has it.
+
+        One guarded write: the row moves to 'sending' and out of ``due`` until
+        ``lease_until`` only if it is still due now, so two passes can never
+        both send it. A 'sending' row whose lease ran out is a send that died
+        part-way (a crash, a hang); it can be claimed again, and the courier
+        then asks the platform before sending it a second time. A keyed post
+        also waits while an older version of itself is still on its way, so
+        an old status can never land after a newer one.
+        """
+
+        def write() -> bool:
+            cursor = self._store.db.execute(
+                "update outbox set state = 'sending', next_attempt_at = ? "
+                "where id = ? and state in ('pending', 'sending') and next_attempt_at <= ? "
+                "and not (post_key is not null and exists (select 1 from outbox older where older.post_key = outbox.post_key "
+                "and older.via = outbox.via and older.address_kind = outbox.address_kind and older.address_id = outbox.address_id "
+                "and older.id < outbox.id and older.state in ('pending', 'sending')))",
+                [_iso(lease_until), item_id, _iso(now)],
+            )
+            return cursor.rowcount == 1
+
+        return await self._store.run(write)
 
     async def mark_delivered(self, item_id: int, ref: str) -> None:
         # The text is not kept once it has arrived: the platform has it now.

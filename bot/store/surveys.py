@@ -581,11 +581,14 @@ class PulseActions:
     def __init__(self, store: "Store"):
         self._store = store
 
-    async def record(self, team: str, instrument: str, sign: str, text: str, agreed_on: str, after_round: str) -> None:
-        await self._store.run(
-            lambda: self._store.db["pulse_actions"].insert(
-                {"team": team, "instrument": instrument, "sign": sign, "text": text, "agreed_on": agreed_on, "after_round": after_round}
-            )
+    async def record(self, team: str, instrument: str, sign: str, text: str, agreed_on: str, after_round: str) -> bool:
+        """Record an agreed change once; False if it was recorded already."""
+        return await self._store.run(
+            lambda: self._store.db.execute(
+                "insert into pulse_actions (team, instrument, sign, text, agreed_on, after_round) values (?, ?, ?, ?, ?, ?) "
+                "on conflict do nothing",
+                [team, instrument, sign, text, agreed_on, after_round],
+            ).rowcount == 1
         )
 
     async def after(self, team: str, instrument: str, round_id: str) -> list[dict[str, Any]]:

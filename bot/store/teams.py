@@ -10,6 +10,7 @@ bind one as the supervisors' channel.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,15 @@ if TYPE_CHECKING:
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _hour(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H")
+
+
+# How long a claimed activity id is remembered: Bot Framework redelivers
+# within seconds to minutes, never a day later.
+KEEP_ACTIVITIES = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -115,3 +125,36 @@ class TeamsDirectory:
             return True
 
         return await self._store.run(write)
+
+
+class TeamsActivities:
+    """Activities already taken, as Slack's event ids are (bot/store/slack.py).
+
+    Bot Framework delivers an activity again when it thinks the first try
+    failed; claiming its id here, before any work, makes the repeat a no-op
+    instead of a second answer. The claim is one small insert (the ack has to
+    be fast). Activity ids are unique only within a conversation, so the key
+    is a hash of both; nothing else is kept but the hour, for letting go.
+    """
+
+    def __init__(self, store: "Store"):
+        self._store = store
+
+    @staticmethod
+    def key(conversation_id: str, activity_id: str) -> str:
+        return hashlib.sha256(f"{conversation_id}\x00{activity_id}".encode()).hexdigest()[:32]
+
+    async def claim(self, conversation_id: str, activity_id: str, now: dt.datetime) -> bool:
+        """True the first time this activity is seen; False for every repeat."""
+        key = self.key(conversation_id, activity_id)
+        return await self._store.run(
+            lambda: self._store.db.execute(
+                "insert into teams_activities (activity_key, seen_hour) values (?, ?) on conflict do nothing", [key, _hour(now)]
+            ).rowcount == 1
+        )
+
+    async def forget_before(self, now: dt.datetime) -> int:
+        """Let go of claims older than ``KEEP_ACTIVITIES``."""
+        return await self._store.run(
+            lambda: self._store.db.execute("delete from teams_activities where seen_hour < ?", [_hour(now - KEEP_ACTIVITIES)]).rowcount
+        )

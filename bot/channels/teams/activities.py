@@ -111,6 +111,8 @@ class TeamsBot(Bot):
 
     async def on_turn(self, context: TurnContext) -> None:
         kind = context.activity.type
+        if not await self._first_delivery(context):
+            return
         if kind == ActivityTypes.message:
             await self.on_message(context)
         elif kind == ActivityTypes.invoke:
@@ -118,6 +120,23 @@ class TeamsBot(Bot):
         elif kind in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
             await self.on_install(context)
         # Typing, reactions and the like need nothing from the bot.
+
+    async def _first_delivery(self, context: TurnContext) -> bool:
+        """Claim the activity's id (after its token was checked); a
+        redelivery is answered as plainly as possible and goes no further."""
+        activity = context.activity
+        if not activity.id or activity.conversation is None:
+            return True
+        claims = self.runtime.store.teams_activities
+        if await claims.claim(activity.conversation.id or "", activity.id, self.runtime.engine.now()):
+            return True
+        log.info("teams: a %s activity arrived again; answered once already", activity.type)
+        if activity.type == ActivityTypes.invoke:
+            if (activity.name or "").startswith("composeExtension/"):
+                await self.answer(context, 200, {"task": {"type": "message", "value": "Done."}})
+            else:
+                await self.answer(context, 200, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"})
+        return False
 
     async def on_message(self, context: TurnContext) -> None:
         activity = context.activity

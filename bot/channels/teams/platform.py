@@ -6,7 +6,9 @@ with signing keys from ``tokens.SigningKeys``, which fetches them without
 blocking and answers 503 at once while they can't be had; without one,
 the endpoint runs unauthenticated for local testing and says so loudly at
 start. Malformed bodies, unknown activity types and missing fields get a
-4xx with a plain reason, never a traceback.
+4xx with a plain reason, never a traceback. An activity delivered again
+(the same id in the same conversation) is acknowledged and answered once
+(bot/store/teams.py).
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ class TeamsPlatform:
             await asyncio.sleep(REFRESH_SECONDS)
             with contextlib.suppress(Exception):
                 await self.channel.refresh()
+            with contextlib.suppress(Exception):
+                await self.runtime.store.teams_activities.forget_before(self.runtime.engine.now())
 
     def tell_admins(self, address: Address, via: str, error: str) -> None:
         """Courier hook: someone on Teams can't be reached; admins hear how to fix it, once a day."""

@@ -91,13 +91,16 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _timezone_is_known(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+        proper = {name.lower(): name for name in available_timezones()}.get(value.strip().lower())
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+            if proper is None or len(value) > 64:
+                raise ValueError
+            ZoneInfo(proper)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError("must be an IANA time zone name such as America/Chicago or Europe/London") from None
-        return value
+        return proper  # any case is accepted; the proper spelling is kept
 
     @field_validator("holidays")
     @classmethod

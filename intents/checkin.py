@@ -220,8 +220,10 @@ class Checkin(Intent):
         return Reply(text="Check-in prompts are back on. Thank you.")
 
     async def _set_tz(self, msg: Inbound, ctx: Context, name: str) -> Reply:
-        if zone(name) is None:
+        found = zone(name)
+        if found is None:
             return Reply(text="I don't know that time zone. Try a name like America/Chicago, Europe/London or Australia/Sydney.")
+        name = found.key  # "europe/london" is kept as Europe/London
         if not await ctx.store.surveys.set_preference(msg.channel, msg.user, tz=name):
             return Reply(text="You're not in a check-in team yet. /checkin join TEAM asks to be added.")
         for member in await ctx.store.surveys.memberships(msg.channel, msg.user):
@@ -456,8 +458,10 @@ class Checkin(Intent):
         at = whole_number(hour, DAYTIME.start, DAYTIME.stop - 1)
         if at is None:
             return Reply(text=f"Pick an hour between {DAYTIME.start} and {DAYTIME.stop - 1} (24-hour clock): never at night.")
-        if zone(tz) is None:
+        found = zone(tz)
+        if found is None:
             return Reply(text="I don't know that time zone. Try a name like America/Chicago or Europe/London.")
+        tz = found.key
         await ctx.store.surveys.set_team(team, day, at, tz)
         await self._sync_jobs(team, ctx)
         return Reply(text=f"The {team} team's check-ins now go out on {DAY_NAMES[day]} at {at:02d}:00, each person's own time (team zone {tz}).")

@@ -10,7 +10,8 @@ for anything unusable, so the intent can answer kindly instead.
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 # IANA names: Area/Location[/Sub], letters, digits, "_", "-", "+"; the longest real one is 32 characters.
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+){0,2}")
@@ -26,12 +27,21 @@ def whole_number(text: str, low: int, high: int) -> int | None:
     return number if low <= number <= high else None
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """Every IANA zone name the machine knows, by its lower-case spelling."""
+    return {name.lower(): name for name in available_timezones()}
+
+
 def time_zone(name: str | None) -> ZoneInfo | None:
-    """The IANA time zone called ``name``, or None if there is no such zone."""
-    if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name):
+    """The IANA time zone called ``name`` in any case ("europe/london" is
+    Europe/London), or None if there is no such zone. The zone's ``key`` is
+    the proper spelling, which is what gets stored."""
+    if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name.strip()):
         return None
+    proper = _zone_names().get(name.strip().lower(), name.strip())
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(proper)
     except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
         return None
 

@@ -84,3 +84,15 @@ def test_the_shell_refuses_a_long_time_zone_kindly(tmp_path):
     result = run(["checkins", "team", "x" * 300], tmp_path)
     assert "Team names are one word" in result.stdout.decode()
     assert b"Traceback" not in result.stderr
+
+
+async def test_time_zone_names_are_taken_in_any_case_and_kept_properly_spelled(runtime):
+    from tests.conftest import Chat, make_settings
+
+    ada = Chat(runtime, user="u-ada", team="north")
+    assert "your prompts now follow Europe/London time" in await ada.say("/checkin tz europe/london")
+    [member] = await runtime.store.surveys.memberships("terminal", "u-ada")
+    assert member.tz == "Europe/London"
+    admin = Chat(runtime, user="u-root", team=None)
+    assert "(team zone America/Chicago)" in await admin.say("/checkins team north wed 10 AMERICA/CHICAGO")
+    assert make_settings(runtime.settings.db.parent, timezone="america/denver").timezone == "America/Denver"

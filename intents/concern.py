@@ -37,6 +37,7 @@ from intents.base import Command, Context, Intent
 from intents.concern_links import FloodGate, Links, business_deadline
 from intents.concern_text import (
     CATEGORIES,
+    MAX_TEXT,
     TOGETHER_NEEDED,
     Draft,
     concern_form,
@@ -184,7 +185,7 @@ class Concern(Intent):
     async def on_command(self, word: str, args: str, msg: Inbound, ctx: Context) -> list[Reply]:
         parts = args.split()
         if word == "concerns":
-            return await self._supervisor_command(parts, msg, ctx)
+            return await self._supervisor_command(parts, msg, ctx, note=_words_after(args, 2))
         if parts and parts[0].lower() == "status":
             if len(parts) < 2:
                 return [Reply(text="Which one? For example: /concern status K7Q2MX-4HPR9T (the whole receipt you got when you sent it).")]
@@ -208,7 +209,7 @@ class Concern(Intent):
         origin = self._prefill("", args.strip()) if args.strip() else ""
         return [start_reply(origin)]
 
-    async def _supervisor_command(self, parts: list[str], msg: Inbound, ctx: Context) -> list[Reply]:
+    async def _supervisor_command(self, parts: list[str], msg: Inbound, ctx: Context, note: str = "") -> list[Reply]:
         if not parts:
             rows = await ctx.store.concerns.listing(open_only=True)
             out = [r for r in rows if r["state"] != "held"]
@@ -223,6 +224,9 @@ class Concern(Intent):
             lines.append("See one with /concerns REF.")
             return [Reply(text="\n".join(lines))]
         verb = parts[0].lower()
+        if verb in ("resolve", "reply") and len(parts) > 2:
+            # The note or message typed with the command is the one to use.
+            return await self._act(verb, parts[1].upper(), msg, ctx, text=note)
         if verb in ("ack", "take", "resolve", "reply") and len(parts) > 1:
             return await self._act(verb, parts[1].upper(), msg, ctx)
         if len(parts) == 1 and REF.match(parts[0]):
@@ -631,7 +635,7 @@ class Concern(Intent):
 
     # -- supervisors -------------------------------------------------------
 
-    async def _act(self, verb: str, ref: str, msg: Inbound, ctx: Context) -> list[Reply]:
+    async def _act(self, verb: str, ref: str, msg: Inbound, ctx: Context, *, text: str = "") -> list[Reply]:
         if not ctx.has_role("supervisor"):
             return [Reply(text=NOT_SUPERVISOR)]
         row = await ctx.store.concerns.get(ref)
@@ -640,12 +644,15 @@ class Concern(Intent):
         if refusal is not None:
             return [refusal]
         assert row is not None
-        if verb == "resolve":
-            return [Reply(form=note_form("resolve", row["ref"], once=secrets.token_urlsafe(12)))]
-        if verb == "reply":
-            if not reachable(row):
+        if verb in ("resolve", "reply"):
+            if verb == "reply" and not reachable(row):
                 return [Reply(text=f"The person who raised {row['ref']} chose no follow-up, so there's no way to reach them. That was their choice.")]
-            return [Reply(form=note_form("reply", row["ref"], once=secrets.token_urlsafe(12)))]
+            once = secrets.token_urlsafe(12)
+            if not text:
+                return [Reply(form=note_form(verb, row["ref"], once=once))]
+            if len(text) > MAX_TEXT:
+                return [Reply(text=f"That's {len(text):,} characters; a note can be up to {MAX_TEXT:,}. Could you shorten it?")]
+            return await self._note(verb, {"ref": row["ref"], "text": text, "once": once}, msg, ctx)
         changes: dict[str, Any] = {"taken_by": who} if verb == "take" else {}
         event = await ctx.store.concerns.step(row["ref"], verb, who, ctx.now(), **changes)
         if event is None:
@@ -814,6 +821,15 @@ def _read_receipt(text: str) -> tuple[str, str]:
     if match is None:
         return "", ""
     return match.group(1).upper(), (match.group(2) or "").upper()
+
+
+def _words_after(text: str, count: int) -> str:
+    """``text`` after its first ``count`` words, as typed (line breaks kept)."""
+    rest = text.strip()
+    for _ in range(count):
+        parts = rest.split(maxsplit=1)
+        rest = parts[1] if len(parts) > 1 else ""
+    return rest.strip()
 
 
 def _remember(memory: OrderedDict, key: Any, value: Any, limit: int = 1000) -> None:

@@ -556,3 +556,16 @@ async def test_a_concern_form_says_its_draft_lives_only_in_memory_and_a_restart_
         assert "no half-filled form" in await Chat(runtime).say("/resume")
     finally:
         await runtime.close()
+
+
+async def test_a_reply_or_resolution_typed_with_the_command_is_sent_as_typed(chat: Chat, runtime: Runtime, sam: Chat):
+    ref = ref_of(await raise_concern(chat, follow_up="Yes"))
+    said = await sam.say(f"concerns reply {ref} Thanks for raising this.\nCan we talk on Tuesday?")
+    assert "Sent to the person who raised" in said and "Write to the reporter" not in said
+    assert any("Thanks for raising this.\nCan we talk on Tuesday?" in m["text"] for m in messages_to(runtime, "u-ada"))
+    resolved = await sam.say(f"/concerns resolve {ref} Rota now fixed two weeks ahead.")
+    assert f"{ref} is resolved" in resolved
+    assert any("Rota now fixed two weeks ahead." in m["text"] for m in messages_to(runtime, "u-ada"))
+    # Without the text, the form still opens to write it in.
+    other = ref_of(await raise_concern(chat, text="Another one.", follow_up="Yes"))
+    assert "Resolve" in await sam.say(f"/concerns resolve {other}")

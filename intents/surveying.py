@@ -21,11 +21,18 @@ from intents.base import Context
 from knowledge.distress import support_resources
 from knowledge.instruments import Instrument, ItemKind
 
-WHO_SEES = (
-    "Who sees what: your answers are stored with the team and the period only: no name, no user id, no time. "
-    "Peer supervisors and your team see the team's combined picture once the round closes, and only if at least "
-    "{k} people answered; a note is shown word for word in that picture, in random order."
-)
+def who_sees(instrument: Instrument, k: int) -> str:
+    """The consent line, saying exactly what happens to these answers: the
+    team and its supervisors get the combined numbers; notes, where the form
+    has one, go word for word to the peer supervisors only."""
+    text = (
+        "Who sees what: your answers are stored with the team and the period only: no name, no user id, no time. "
+        f"Once the round closes, and only if at least {k} people answered, the peer supervisors and your team "
+        "see the team's combined numbers."
+    )
+    if any(item.kind is ItemKind.text for item in instrument.items):
+        text += " A note goes to the peer supervisors only, word for word, mixed in random order with the others; the team doesn't see the notes."
+    return text
 
 # Things in a free-text note that could point to the writer or someone else.
 _MENTION = re.compile(r"(<@[\w.-]+>|@\w+)")
@@ -144,7 +151,7 @@ def preview(intent: str, instrument: Instrument, answers: dict[str, Any], token:
             lines.append(f"• {item.text} {item.scale.labels[answers[item.id]]}")
         else:
             lines.append(f"• {item.text} \"{answers[item.id]}\"")
-    lines += ["", WHO_SEES.format(k=min_group)]
+    lines += ["", who_sees(instrument, min_group)]
     choices = [Choice(label="Send", action=f"{intent}:send", value=_pack(token, answers))]
     notes = " ".join(str(answers[i.id]) for i in instrument.items if i.kind is ItemKind.text and i.id in answers)
     bits = identifying_bits(notes)

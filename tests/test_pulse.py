@@ -232,3 +232,13 @@ def test_starting_a_pulse_that_does_not_exist_from_the_shell_fails_and_says_what
     result = CliRunner().invoke(cli, ["pulse", "start", "nosuch", "--team", "north"], env=env)
     assert result.exit_code == 2
     assert "no pulse survey called nosuch" in result.output and "co-optation" in result.output
+
+
+async def test_each_consent_says_exactly_what_happens_to_its_answers(runtime: Runtime):
+    from intents.surveying import who_sees
+
+    instruments = runtime.engine.intent("pulse").instruments(runtime.engine.system_context())
+    pulse = who_sees(instruments["co-optation"], 5)
+    assert "note" not in pulse.lower() and "at least 5 people" in pulse
+    checkin = who_sees(runtime.engine.intent("checkin").instrument(runtime.engine.system_context()), 5)
+    assert "A note goes to the peer supervisors only" in checkin and "the team doesn't see the notes" in checkin

@@ -33,6 +33,11 @@ class LocalPlatform:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        # The file only ever grows, so what was read once is kept and only
+        # the lines appended since (by this process or another) are parsed.
+        self._read: list[dict[str, Any]] = []
+        self._read_upto = 0
+        self._read_identity: tuple[int, int] | None = None
 
     def reaches(self, channel_name: str) -> bool:
         return True
@@ -45,10 +50,20 @@ class LocalPlatform:
 
     def _records(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
+            self._read, self._read_upto, self._read_identity = [], 0, None
             return []
-        with self.path.open(encoding="utf-8") as fh:
+        with self.path.open("rb") as fh:
             fcntl.flock(fh, fcntl.LOCK_SH)
-            return [json.loads(line) for line in fh if line.strip()]
+            stat = self.path.stat()
+            identity = (stat.st_dev, stat.st_ino)
+            if identity != self._read_identity or stat.st_size < self._read_upto:
+                self._read, self._read_upto, self._read_identity = [], 0, identity  # a new or replaced file
+            fh.seek(self._read_upto)
+            tail = fh.read()
+        complete = tail[: tail.rfind(b"\n") + 1]  # a line still being written waits for the next read
+        self._read += [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
+        self._read_upto += len(complete)
+        return list(self._read)
 
     async def post(self, address: Address, reply: Reply, seen: bool = False) -> str:
         ref = uuid.uuid4().hex[:12]

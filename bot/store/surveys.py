@@ -27,8 +27,8 @@ with values of the same size:
   scan the few slots of open rounds.
 - ``survey_tallies``: one count cell per question and answer point, plus
   one for the number of answers, created at open in random order. An
-  answer is ``UPDATE ... SET n = n + 1`` on the cells it chose, nothing
-  else. Counts start at ``COUNT_BASE`` (2**40) so the stored integer keeps
+  answer is ``UPDATE ... SET n = n + 1`` on the cells it chose and
+  ``n + 0`` on every other cell of the round (see "the same pages" below). Counts start at ``COUNT_BASE`` (2**40) so the stored integer keeps
   the same width as it grows (SQLite stores 0, 1, 2 and 128 in 0, 0, 1 and
   2 bytes; a cell that grows is moved to a new offset, which would date its
   last change). Everything a summary needs comes from these cells: how many
@@ -44,13 +44,46 @@ with values of the same size:
 
 No table holds a time or a sequence tied to an answer: the only times are a
 round's opening and closing, the only sequences (rowids) are assigned at
-open. ``secure_delete`` overwrites what a close deletes, and the
-write-ahead log is checkpointed and truncated after every issue and answer,
-so the log never holds an ordered history of answers (it holds, for the
-milliseconds of one write, that one write, as any two copies of the file
-taken around one person's answer would show). What a copy of the file
-mid-round does show is the running totals: if the copier also knows that
-exactly one person has answered so far, the totals are that person's
+open. ``secure_delete`` overwrites what a close deletes.
+
+The same pages whatever was chosen. A copy of the file comes with its
+write-ahead log (``-wal``: the pages of recent writes, in order) and its
+wal-index (``-shm``: the page numbers of the writes since the log was last
+reset, which stays listed after the log is emptied, until the next write).
+Writing only the cells and the slot an answer chose would name them in
+both. So an answer rewrites every count cell of its round (``n + 1`` where
+chosen, ``n + 0`` elsewhere), every note slot (the chosen free slot gets
+the note; every other slot, used or free, gets fresh random padding of the
+same size) and every token slot. SQLite does not write a page whose bytes
+an update leaves unchanged, so each count cell and token slot also carries
+``stir``, random bytes every answer replaces: every row the round owns
+changes on disk at every answer, the set of pages written, their number and
+their order in the log (SQLite writes a commit's pages sorted by number)
+are the same for every answer of the round, and the -shm lists the same
+pages after each one. It carries nothing about the choice, so there is no
+need to reset it (which SQLite can't do safely while other connections may
+have it mapped; ``locking_mode = EXCLUSIVE`` would drop it but lock out every
+other process). The cost is a write of the whole round per answer: for 50
+people about 10 to 20 ms (benchmarks/survey_answer_cost.py), against 2 ms.
+
+An empty log before every answer. After each write the log is checkpointed
+and truncated, so it never holds an ordered history: for the moment of one
+write it holds that write, as two copies taken around one answer would
+show. A reader on another connection (an open sqlite3 shell, a backup tool)
+stops the log being emptied, and answers written then would pile up in it
+in answering order, whatever their pages. So an answer is taken only when
+the log could be emptied just before it (``PRAGMA wal_checkpoint(TRUNCATE)``
+reports busy while any reader holds it, and the file must be 0 bytes);
+otherwise nothing is written, the person is asked kindly to press Send
+again in a minute (the token is untouched), and one line without any
+answer is logged. The check waits ``CHECKPOINT_WAIT_MS`` for readers, not
+the store's busy timeout. A reader that starts in the instant after the
+check can keep that one answer in the log, and then refuses the next: the
+log holds one answer at most.
+
+What a copy of the file mid-round does show is the running totals: if the
+copier also knows that exactly one person has answered so far, the totals
+are that person's answer, and two copies around one answer show that
 answer. The minimum group protects what is shown, not a disk taken after
 the first answer; that is why results are deleted at close and the
 database file belongs with the people who may see it.

@@ -291,7 +291,7 @@ class Checkin(Intent):
                 return [Reply(text=TOKEN_PROBLEMS[exc.reason])]
             return [Reply(form=survey_form(self.name, instrument, action.value))]
         if verb == "send":
-            return await send(ctx, instrument, action.value, THANKS)
+            return await send(ctx, instrument, action.value, THANKS, self.name)
         if verb == "edit":
             unpacked = unpack(action.value)
             if unpacked is None:

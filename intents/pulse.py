@@ -179,7 +179,7 @@ class Pulse(Intent):
                 return [Reply(text=problem or "That pulse isn't available any more.")]
             if verb == "edit":
                 return [Reply(form=survey_form(self.name, instrument, unpacked[0], initial=unpacked[1]))]
-            return await send(ctx, instrument, action.value, THANKS)
+            return await send(ctx, instrument, action.value, THANKS, self.name)
         if verb == "discard":
             return [Reply(text="Okay, nothing was stored. The Start button still works until the pulse closes.")]
         return [Reply(text="That button doesn't do anything any more.")]

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from bot.model import Choice, Destination, FieldKind, Form, FormField, Option, Reply
-from bot.store.surveys import Ballot, Tallies, TokenError
+from bot.store.surveys import Ballot, RecordsHeld, Tallies, TokenError
 from intents.base import Context
 from knowledge.distress import support_resources
 from knowledge.instruments import Instrument, ItemKind
@@ -180,12 +180,19 @@ TOKEN_PROBLEMS = {
 ALREADY_SENT = "Already sent: your answers are in, stored without your name, once. Thank you for taking part."
 
 
+# What Send hears while another program holds the records open (an answer
+# stored then would stay in the log in answering order): nothing is lost,
+# the same buttons work again in a minute.
+RECORDS_HELD = ("Something on the server is holding the records open for a moment, so I didn't store that yet. "
+                "Your answers are still here: press Send again in a minute and they'll go in, without your name.")
+
+
 def send_problem(reason: str) -> str:
     """What to say when Send meets a token that can't take answers."""
     return ALREADY_SENT if reason == "used" else TOKEN_PROBLEMS[reason]
 
 
-async def send(ctx: Context, instrument: Instrument, value: str, thanks: str) -> list[Reply]:
+async def send(ctx: Context, instrument: Instrument, value: str, thanks: str, intent: str) -> list[Reply]:
     """Store the answers once (the token redeems in one guarded write); kindly
     check in about any low answer."""
     unpacked = unpack(value)
@@ -206,6 +213,8 @@ async def send(ctx: Context, instrument: Instrument, value: str, thanks: str) ->
         await ctx.store.surveys.redeem(token, answers, note_sizes(instrument))
     except TokenError as exc:
         return [Reply(text=send_problem(exc.reason))]
+    except RecordsHeld:
+        return [Reply(text=RECORDS_HELD, choices=[Choice(label="Send", action=f"{intent}:send", value=value)])]
     except ValueError:
         return [Reply(text="One of those answers doesn't fit the form, so I didn't store anything. Could you try the form again?")]
     replies = [Reply(text=thanks)]

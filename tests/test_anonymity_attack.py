@@ -326,3 +326,171 @@ def test_an_anonymous_reporters_moment_is_the_hour_in_business_hours_and_the_day
     assert reporter_moment(at(2026, 11, 25, 1, 15), ny) == at(2026, 11, 24, 5, 0)          # Tue 20:15 -> Tue midnight
     assert reporter_moment(at(2026, 11, 28, 15, 0), ny) == at(2026, 11, 28, 5, 0)          # Saturday -> its midnight
     assert reporter_moment(at(2026, 3, 8, 16, 30), ny) == at(2026, 3, 8, 5, 0)             # DST day: local midnight, EST
+
+
+# -- single copies with the -shm, and a reader holding the log ----------------
+
+
+def shm_pages(shm: Path) -> list[int]:
+    """The page numbers the wal-index lists: the pages of the writes since
+    the log was last reset (the first hash block's page array, frame order)."""
+    data = shm.read_bytes()
+    numbers = struct.unpack_from("<4062I", data, 136) if len(data) >= 136 + 4 * 4062 else ()
+    return [p for p in numbers if p]
+
+
+async def copies_after_each_answer(folder: Path, answer_order: list[int]) -> list[Path]:
+    """A round of five, everyone sent the form at once; after each answer a
+    copy of the database, its log and its -shm, as a backup tool would take."""
+    folder.mkdir()
+    runtime = await build_runtime(make_settings(folder), now=Clock())
+    copies = []
+    try:
+        people = {n: Chat(runtime, user=f"u-person-{n}", name=f"Person {n}", team="north") for n in range(PEOPLE)}
+        for n in range(PEOPLE):
+            await people[n].say("/checkin settings")
+        for reply in await runtime.engine.intent("checkin").prompt("north", runtime.engine.system_context()):
+            await runtime.courier.send(reply)
+        for position, n in enumerate(answer_order):
+            chat = people[n]
+            [invitation] = [m for m in runtime.courier.local.take_unseen(f"u-person-{n}") if m.get("choices")][-1:]
+            chat.channel._buttons = [(c["label"], c["action"], c["value"]) for c in invitation["choices"]]
+            await chat.say("Start check-in")
+            for answer in (str(1 + n), str(1 + n % 4), str(1 + n), note_of(n)):
+                await chat.say(answer)
+            assert "Thank you" in await chat.say("Send")
+            copy = folder / f"after-{position}" / "copy.db"
+            copy.parent.mkdir()
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(f"{runtime.settings.db}{suffix}")
+                if source.exists():
+                    shutil.copyfile(source, f"{copy}{suffix}")
+            copies.append(copy)
+        return copies
+    finally:
+        await runtime.close()
+
+
+async def test_a_single_copy_with_its_shm_points_to_no_particular_answer(tmp_path: Path):
+    """The attacker's method (notes/attack/survey_single_copy.py, S1): the
+    -shm of a copy taken after an answer lists the pages of the last write;
+    the notes on those pages are the candidates for the last answerer's.
+    Every answer now rewrites every count cell, note slot and token slot of
+    the round, so every copy lists the same pages and the candidates are all
+    the notes so far: expected correct guesses equal chance exactly. The log
+    is empty in every copy, so it holds no answer either."""
+    rng = random.Random(23)
+    expected = chance = 0.0
+    for trial in range(8):
+        truth = list(range(PEOPLE))
+        rng.shuffle(truth)
+        copies = await copies_after_each_answer(tmp_path / f"trial-{trial}", truth)
+        listed = [set(shm_pages(Path(f"{copy}-shm"))) for copy in copies]
+        assert all(pages == listed[0] for pages in listed), "the pages of the last write differ between answers"
+        for position, copy in enumerate(copies):
+            assert log_of(copy) == b""
+            data = copy.read_bytes()
+            with sqlite3.connect(copy) as conn:
+                page_size = conn.execute("pragma page_size").fetchone()[0]
+                tally_pages = {p for (p,) in conn.execute("select pageno from dbstat where name = 'survey_tallies'")}
+                notes = [_person_in(unpack_note(b)) for (b,) in conn.execute("select body from survey_notes where state = 'used'")]
+            assert tally_pages <= listed[position], "a count page was left out of the write"
+            candidates = [n for n in notes if data.find(note_of(n).encode()) // page_size + 1 in listed[position]]
+            if position:
+                expected += (truth[position] in candidates) / max(1, len(candidates))
+                chance += 1 / (position + 1)
+    print(f"-shm last write: {expected:.1f} expected correct, chance {chance:.1f}")
+    assert expected <= chance + 1e-9
+
+
+async def test_while_a_reader_holds_the_log_an_answer_is_refused_kindly_and_kept_for_later(tmp_path: Path, caplog):
+    import logging
+    import time
+
+    from intents.surveying import RECORDS_HELD
+
+    runtime = await build_runtime(make_settings(tmp_path), now=Clock())
+    reader = None
+    try:
+        ada, bo = Chat(runtime, user="u-ada", team="north"), Chat(runtime, user="u-bo", team="north")
+        for chat in (ada, bo):
+            await chat.say("/checkin settings")
+        await ada.say("/checkin")
+        await ada.say("Start check-in")
+        for answer in ("4", "2", "3", note_of(0)):
+            await ada.say(answer)
+        assert "Thank you" in await ada.say("Send")
+        round_id = (await runtime.store.surveys.open_rounds("north"))[0].id
+
+        reader = sqlite3.connect(runtime.settings.db, isolation_level=None)  # an open sqlite3 shell, a backup
+        reader.execute("begin")
+        reader.execute("select count(*) from survey_rounds").fetchone()
+        await bo.say("/checkin")
+        await bo.say("Start check-in")
+        for answer in ("2", "3", "4", note_of(1)):
+            await bo.say(answer)
+        caplog.clear()
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            said = await bo.say("Send")
+        assert time.monotonic() - started < 3  # not the 50 s of busy timeouts
+        assert RECORDS_HELD.split(",")[0] in said and "Thank you" not in said
+        assert "you should" not in said.lower()
+        assert await runtime.store.surveys.response_count(round_id) == 1
+        files = b"".join(Path(f"{runtime.settings.db}{s}").read_bytes() for s in ("", "-wal") if Path(f"{runtime.settings.db}{s}").exists())
+        assert note_of(1).encode() not in files
+        lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(lines) == 1 and note_of(1) not in caplog.text and "u-bo" not in caplog.text
+
+        reader.close()
+        reader = None
+        assert "Thank you" in await bo.say("Send")  # the same button, a minute later: the token still works
+        assert await runtime.store.surveys.response_count(round_id) == 2
+        assert log_of(Path(runtime.settings.db)) == b""
+    finally:
+        if reader:
+            reader.close()
+        await runtime.close()
+
+
+async def test_the_log_never_holds_two_answers(tmp_path: Path):
+    """The narrow case: a reader starts right after the log was emptied, so
+    the next answer goes in and only then can't be folded back. The answer
+    after it is refused, so the log holds one answer at most (what two
+    copies around one answer show anyway), never an ordered history."""
+    from bot.store import Store
+    from bot.store.surveys import Ballot, RecordsHeld
+
+    path = tmp_path / "peerbot.db"
+    store = await Store.open(path)
+    reader = None
+    try:
+        surveys = store.surveys
+        for n in range(4):
+            await surveys.join("north", "terminal", f"u-{n}")
+        await surveys.open_round("r1", "checkin", "north", "W1", "2026-11-23T15:00:00+00:00", "2026-11-30T08:00:00+00:00",
+                                 Ballot(scales={"energy": [1, 2, 3]}, notes={"note": 100}))
+        tokens = list((await surveys.issue("r1", [("terminal", f"u-{n}") for n in range(4)])).values())
+        assert await store.run(surveys._empty_log)
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("begin")
+        reader.execute("select count(*) from survey_rounds").fetchone()
+        await surveys.redeem(tokens[0], {"energy": 1, "note": note_of(0)}, {"note": 100})
+        for n in (1, 2):
+            try:
+                await surveys.redeem(tokens[n], {"energy": 2, "note": note_of(n)}, {"note": 100})
+            except RecordsHeld:
+                pass
+            else:
+                raise AssertionError("an answer went into a log that can't be emptied")
+        held = log_of(path)
+        assert sum(note_of(n).encode() in held for n in range(4)) <= 1
+        assert await surveys.response_count("r1") == 1
+        reader.close()
+        reader = None
+        await surveys.redeem(tokens[1], {"energy": 2, "note": note_of(1)}, {"note": 100})
+        assert await surveys.response_count("r1") == 2 and log_of(path) == b""
+    finally:
+        if reader:
+            reader.close()
+        await store.close()

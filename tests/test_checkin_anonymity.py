@@ -107,9 +107,9 @@ async def test_answers_are_counts_and_slots_with_no_person_or_time(runtime: Runt
         return {t: [row[1] for row in db.execute(f"pragma table_info({t})")] for t in ("survey_tallies", "survey_notes", "survey_tokens")}
 
     assert await runtime.store.run(layout) == {
-        "survey_tallies": ["id", "round_id", "item", "point", "n"],
+        "survey_tallies": ["id", "round_id", "item", "point", "n", "stir"],  # stir: random bytes every answer replaces
         "survey_notes": ["id", "round_id", "item", "state", "body"],
-        "survey_tokens": ["id", "round_id", "token_hash", "state"],
+        "survey_tokens": ["id", "round_id", "token_hash", "state", "stir"],
     }
     # Every note slot has the same size, filled or not, so writing a note moves nothing.
     sizes = await runtime.store.run(lambda: {r[0] for r in runtime.store.db.execute("select length(body) from survey_notes")})

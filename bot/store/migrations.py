@@ -399,3 +399,21 @@ def _kb_gap_numbers(db: Database) -> None:
     for number, (question,) in enumerate(rows, start=1):
         db.execute("update kb_gaps set number = ? where question = ?", [number, question])
     db["kb_gaps"].create_index(["number"], unique=True)
+
+
+@migrations(name="0019_survey_cells_stirred")
+def _survey_cells_stirred(db: Database) -> None:
+    # Every answer rewrites every count cell and token slot of its round
+    # (bot/store/surveys.py, "the same pages whatever was chosen"). SQLite
+    # skips writing a page whose bytes an UPDATE leaves unchanged, so each
+    # row gets a few random bytes that every answer replaces: a cell nobody
+    # chose changes on disk exactly as a chosen one does. Filled here for
+    # rows of rounds open at upgrade, so later rewrites keep their size.
+    import secrets
+
+    from bot.store.surveys import STIR_BYTES
+
+    for table in ("survey_tallies", "survey_tokens"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN stir BLOB")
+        for (row_id,) in db.execute(f"select id from {table}").fetchall():
+            db.execute(f"update {table} set stir = ? where id = ?", [secrets.token_bytes(STIR_BYTES), row_id])

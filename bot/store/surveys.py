@@ -27,8 +27,8 @@ with values of the same size:
   scan the few slots of open rounds.
 - ``survey_tallies``: one count cell per question and answer point, plus
   one for the number of answers, created at open in random order. An
-  answer is ``UPDATE ... SET n = n + 1`` on the cells it chose, nothing
-  else. Counts start at ``COUNT_BASE`` (2**40) so the stored integer keeps
+  answer is ``UPDATE ... SET n = n + 1`` on the cells it chose and
+  ``n + 0`` on every other cell of the round (see "the same pages" below). Counts start at ``COUNT_BASE`` (2**40) so the stored integer keeps
   the same width as it grows (SQLite stores 0, 1, 2 and 128 in 0, 0, 1 and
   2 bytes; a cell that grows is moved to a new offset, which would date its
   last change). Everything a summary needs comes from these cells: how many
@@ -44,13 +44,46 @@ with values of the same size:
 
 No table holds a time or a sequence tied to an answer: the only times are a
 round's opening and closing, the only sequences (rowids) are assigned at
-open. ``secure_delete`` overwrites what a close deletes, and the
-write-ahead log is checkpointed and truncated after every issue and answer,
-so the log never holds an ordered history of answers (it holds, for the
-milliseconds of one write, that one write, as any two copies of the file
-taken around one person's answer would show). What a copy of the file
-mid-round does show is the running totals: if the copier also knows that
-exactly one person has answered so far, the totals are that person's
+open. ``secure_delete`` overwrites what a close deletes.
+
+The same pages whatever was chosen. A copy of the file comes with its
+write-ahead log (``-wal``: the pages of recent writes, in order) and its
+wal-index (``-shm``: the page numbers of the writes since the log was last
+reset, which stays listed after the log is emptied, until the next write).
+Writing only the cells and the slot an answer chose would name them in
+both. So an answer rewrites every count cell of its round (``n + 1`` where
+chosen, ``n + 0`` elsewhere), every note slot (the chosen free slot gets
+the note; every other slot, used or free, gets fresh random padding of the
+same size) and every token slot. SQLite does not write a page whose bytes
+an update leaves unchanged, so each count cell and token slot also carries
+``stir``, random bytes every answer replaces: every row the round owns
+changes on disk at every answer, the set of pages written, their number and
+their order in the log (SQLite writes a commit's pages sorted by number)
+are the same for every answer of the round, and the -shm lists the same
+pages after each one. It carries nothing about the choice, so there is no
+need to reset it (which SQLite can't do safely while other connections may
+have it mapped; ``locking_mode = EXCLUSIVE`` would drop it but lock out every
+other process). The cost is a write of the whole round per answer: for 50
+people about 10 to 20 ms (benchmarks/survey_answer_cost.py), against 2 ms.
+
+An empty log before every answer. After each write the log is checkpointed
+and truncated, so it never holds an ordered history: for the moment of one
+write it holds that write, as two copies taken around one answer would
+show. A reader on another connection (an open sqlite3 shell, a backup tool)
+stops the log being emptied, and answers written then would pile up in it
+in answering order, whatever their pages. So an answer is taken only when
+the log could be emptied just before it (``PRAGMA wal_checkpoint(TRUNCATE)``
+reports busy while any reader holds it, and the file must be 0 bytes);
+otherwise nothing is written, the person is asked kindly to press Send
+again in a minute (the token is untouched), and one line without any
+answer is logged. The check waits ``CHECKPOINT_WAIT_MS`` for readers, not
+the store's busy timeout. A reader that starts in the instant after the
+check can keep that one answer in the log, and then refuses the next: the
+log holds one answer at most.
+
+What a copy of the file mid-round does show is the running totals: if the
+copier also knows that exactly one person has answered so far, the totals
+are that person's answer, and two copies around one answer show that
 answer. The minimum group protects what is shown, not a disk taken after
 the first answer; that is why results are deleted at close and the
 database file belongs with the people who may see it.
@@ -76,6 +109,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import random
 import secrets
 import struct
@@ -97,6 +131,14 @@ ANSWERS = "*"
 # A note's slot holds a 4-byte length, the note in UTF-8 (up to 4 bytes a
 # character) and random padding, always this many bytes per allowed character.
 BYTES_PER_CHAR = 4
+# Random bytes on every count cell and token slot, replaced by every answer
+# so that each of them changes on disk whether it was chosen or not.
+STIR_BYTES = 8
+# How long emptying the write-ahead log waits for a reader on another
+# connection before giving up (not the store's 10 s busy timeout: a person
+# is waiting for Send, and a reader that holds the log for a moment longer
+# than this is one that will hold it for minutes).
+CHECKPOINT_WAIT_MS = 250
 
 
 def note_slot_size(max_chars: int) -> int:
@@ -116,6 +158,15 @@ def unpack_note(blob: bytes) -> str:
     return blob[4:4 + length].decode("utf-8")
 
 
+def repad(blob: bytes, used: bool) -> bytes:
+    """A note slot rewritten to the same size with fresh random bytes: a
+    used slot keeps its note and gets new padding, a free one is all new."""
+    if not used:
+        return secrets.token_bytes(len(blob))
+    (length,) = struct.unpack(">I", blob[:4])
+    return blob[:4 + length] + secrets.token_bytes(len(blob) - 4 - length)
+
+
 @dataclass(frozen=True)
 class Ballot:
     """What a round's storage must hold, allocated at open: the answer
@@ -132,6 +183,12 @@ class Tallies:
     answers: int
     counts: dict[str, dict[int, int]]   # item -> point -> how many chose it
     notes: dict[str, list[str]]         # item -> notes, in random order
+
+
+class RecordsHeld(Exception):
+    """Another connection holds the write-ahead log open, so an answer
+    written now would stay in the log next to the ones after it; nothing
+    was stored and the token still works."""
 
 
 class TokenError(Exception):
@@ -186,18 +243,30 @@ class Surveys:
     def _db(self):
         return self._store.db
 
+    def _empty_log(self) -> bool:
+        """Fold the write-ahead log into the database and empty it; True only
+        if it is empty now. ``wal_checkpoint(TRUNCATE)`` returns (busy, log,
+        checkpointed): a reader on another connection makes busy 1 even when
+        every frame was copied back (the log can't be reset under it), so
+        busy is what counts, and the file's size is checked as well. The wait
+        for readers is short (``CHECKPOINT_WAIT_MS``), not the store's busy
+        timeout, which is for writers."""
+        db = self._db
+        (wait_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
+        db.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        wal = f"{self._store.path}-wal"
+        return not busy and (not os.path.exists(wal) or os.path.getsize(wal) == 0)
+
     def _forget_history(self) -> None:
-        """Fold the write-ahead log into the database and empty it, so the
-        log's sequence of pages can't tie an answer to a moment. A reader on
-        another connection can hold a checkpoint back; try a few times, and
-        say so (without any answer) if the log could not be emptied."""
-        for attempt in range(5):
-            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy:
-                return
-            time.sleep(0.01 * (attempt + 1))
-        log.warning("the write-ahead log could not be emptied after a survey write (another connection is reading); "
-                    "it will be at the next one")
+        """Empty the log after a round's opening, sending or closing, so its
+        pages can't date them; say so (with no detail) if a reader held it."""
+        if not self._empty_log():
+            log.warning("the write-ahead log could not be emptied after a survey write (another connection is reading); "
+                        "it will be at the next one")
 
     # -- teams and members ---------------------------------------------------
 
@@ -354,13 +423,15 @@ class Surveys:
             self._db.execute("insert into survey_eligible (round_id, via, user_id, sent) values (?, ?, ?, 0)", [round_id, via, user_id])
         for _ in eligible:
             self._db.execute(
-                "insert into survey_tokens (round_id, token_hash, state) values (?, ?, 'free')", [round_id, secrets.token_hex(32)]
+                "insert into survey_tokens (round_id, token_hash, state, stir) values (?, ?, 'free', ?)",
+                [round_id, secrets.token_hex(32), secrets.token_bytes(STIR_BYTES)],
             )
         cells = [(item, point) for item, points in ballot.scales.items() for point in points] + [(ANSWERS, 0)]
         shuffle(cells)
         for item, point in cells:
             self._db.execute(
-                "insert into survey_tallies (round_id, item, point, n) values (?, ?, ?, ?)", [round_id, item, point, COUNT_BASE]
+                "insert into survey_tallies (round_id, item, point, n, stir) values (?, ?, ?, ?, ?)",
+                [round_id, item, point, COUNT_BASE, secrets.token_bytes(STIR_BYTES)],
             )
         slots = [(item, chars) for item, chars in ballot.notes.items() for _ in eligible]
         shuffle(slots)
@@ -460,43 +531,75 @@ class Surveys:
         return (await self._store.run(self._usable_round, token_hash(token)))[1]
 
     async def redeem(self, token: str, answers: dict[str, Any], note_sizes: dict[str, int] | None = None) -> Round:
-        """Count one anonymous answer, once per token.
+        """Count one anonymous answer, once per token, or raise RecordsHeld
+        (nothing stored) while a reader holds the write-ahead log open.
 
-        Scale answers (ints) add one to the cells they chose; text answers
-        go into random free note slots (``note_sizes`` gives each text item's
-        longest note, as the round's ballot did). Nothing new is inserted."""
+        The write touches the same rows, and so the same pages, whatever was
+        chosen: every count cell of the round is rewritten (plus one where
+        chosen, plus nothing elsewhere, each with new random ``stir``), every
+        note slot of the round gets fresh random padding (the chosen free
+        slot gets the note), and every token slot is stirred. Nothing new is
+        inserted; ``note_sizes`` names the text items."""
 
         def write() -> Round:
             digest = token_hash(token)
+            self._usable_round(digest)  # an unknown or used token hears so, held log or not
+            if not self._empty_log():
+                log.warning("a survey answer was not stored: another connection holds the write-ahead log open; "
+                            "the person was asked to try again")
+                raise RecordsHeld()
             with self._db.atomic():
                 slot, rnd = self._usable_round(digest)
                 if self._db.execute("update survey_tokens set state = 'used' where id = ? and state = 'sent'", [slot]).rowcount != 1:
                     raise TokenError("used")
                 sizes = note_sizes or {}
-                for item, value in sorted(answers.items()):
-                    if item not in sizes:
-                        if not isinstance(value, int) or isinstance(value, bool):
-                            raise ValueError(f"{item} takes a point on its scale")
-                        self._count(rnd.id, item, value)
+                chosen: set[tuple[str, int]] = {(ANSWERS, 0)}
+                notes: dict[str, str] = {}
+                for item, value in answers.items():
+                    if item in sizes:
+                        notes[item] = str(value)
+                    elif not isinstance(value, int) or isinstance(value, bool):
+                        raise ValueError(f"{item} takes a point on its scale")
                     else:
-                        chars = sizes[item]
-                        self._fill_slot(
-                            "select id from survey_notes where round_id = ? and item = ? and state = 'free'", [rnd.id, item],
-                            "update survey_notes set state = 'used', body = ? where id = ? and state = 'free'",
-                            [pack_note(str(value), chars)],
-                        )
-                self._count(rnd.id, ANSWERS, 0)
-            self._forget_history()
+                        chosen.add((item, value))
+                self._rewrite_counts(rnd.id, chosen)
+                self._rewrite_notes(rnd.id, notes, sizes)
+                self._db.execute("update survey_tokens set stir = ? where round_id = ?", [secrets.token_bytes(STIR_BYTES), rnd.id])
+            if not self._empty_log():
+                log.warning("the write-ahead log could not be emptied after a survey answer (another connection is reading); "
+                            "answers wait until it can be")
             return rnd
 
         return await self._store.run(write)
 
-    def _count(self, round_id: str, item: str, point: int) -> None:
-        changed = self._db.execute(
-            "update survey_tallies set n = n + 1 where round_id = ? and item = ? and point = ?", [round_id, item, point]
-        ).rowcount
-        if changed != 1:
+    def _rewrite_counts(self, round_id: str, chosen: set[tuple[str, int]]) -> None:
+        """Rewrite every count cell of the round, in one fixed order: +1 on
+        the chosen cells, +0 on the rest, new random stir on all."""
+        cells = self._db.execute("select id, item, point from survey_tallies where round_id = ? order by id", [round_id]).fetchall()
+        missing = chosen - {(item, point) for _, item, point in cells}
+        if missing:
+            item, point = sorted(missing)[0]
             raise ValueError(f"{item}={point} is not on this round's ballot")  # rolls the whole answer back
+        for cell_id, item, point in cells:
+            self._db.execute("update survey_tallies set n = n + ?, stir = ? where id = ?",
+                             [int((item, point) in chosen), secrets.token_bytes(STIR_BYTES), cell_id])
+
+    def _rewrite_notes(self, round_id: str, notes: dict[str, str], sizes: dict[str, int]) -> None:
+        """Rewrite every note slot of the round: each note into a free slot of
+        its item chosen uniformly at random, every other slot re-padded."""
+        slots = self._db.execute("select id, item, state, body from survey_notes where round_id = ? order by id", [round_id]).fetchall()
+        target: dict[int, str] = {}
+        for item, text in notes.items():
+            free = [slot_id for slot_id, slot_item, state, _ in slots if slot_item == item and state == "free"]
+            if not free:
+                raise RuntimeError("no free slot left in this round")  # allocation at open makes this unreachable
+            target[_RANDOM.choice(free)] = item
+        for slot_id, item, state, body in slots:
+            if slot_id in target:
+                self._db.execute("update survey_notes set state = 'used', body = ? where id = ? and state = 'free'",
+                                 [pack_note(notes[item], sizes[item]), slot_id])
+            else:
+                self._db.execute("update survey_notes set body = ? where id = ?", [repad(body, state == "used"), slot_id])
 
     async def response_count(self, round_id: str) -> int:
         def read() -> int:

@@ -77,7 +77,7 @@ class Courier:
             return True
         fresh = await self.store.outbox.enqueue(
             key or reply.dedupe or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now(),
-            post_key=reply.key,
+            post_key=reply.key, coarse_at=reply.recorded_at,
         )
         self._wake.set()
         return fresh

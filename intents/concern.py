@@ -557,6 +557,8 @@ class Concern(Intent):
             dedupe=dedupe or post_key(row["ref"]),
             choices=post_choices(row),
             private=False,
+            # An anonymous concern's deliveries are timed like its reporter's own steps.
+            recorded_at=None if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone),
         )
 
     def _escalation_channel(self, row: dict[str, Any], ctx: Context) -> str:

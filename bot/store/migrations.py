@@ -399,3 +399,59 @@ def _kb_gap_numbers(db: Database) -> None:
     for number, (question,) in enumerate(rows, start=1):
         db.execute("update kb_gaps set number = ? where question = ?", [number, question])
     db["kb_gaps"].create_index(["number"], unique=True)
+
+
+def _rebuild(db: Database, table: str) -> None:
+    """Write ``table`` afresh in key order: dense rowids (no gap marks where
+    a moved row was) and cells laid out in key order, not in the order they
+    were once written. The old pages are freed (secure_delete zeroes them)."""
+    sql = db.execute("select sql from sqlite_master where type = 'table' and name = ?", [table]).fetchone()[0]
+    indexes = [r[0] for r in db.execute("select sql from sqlite_master where type = 'index' and tbl_name = ? and sql is not null", [table])]
+    pk = [r[1] for r in sorted((r for r in db.execute(f"pragma table_info({table})") if r[5]), key=lambda r: r[5])]
+    db.execute(f"ALTER TABLE {table} RENAME TO rebuilding_{table}")
+    for name in [r[0] for r in db.execute("select name from sqlite_master where type = 'index' and tbl_name = ? and sql is not null", [f"rebuilding_{table}"])]:
+        db.execute(f"DROP INDEX {name}")
+    db.execute(sql)
+    db.execute(f"INSERT INTO {table} SELECT * FROM rebuilding_{table} ORDER BY {', '.join(pk) or 'rowid'}")
+    db.execute(f"DROP TABLE rebuilding_{table}")
+    for index in indexes:
+        db.execute(index)
+
+
+@migrations(name="0019_anonymous_concerns_apart")
+def _anonymous_concerns_apart(db: Database) -> None:
+    """Anonymous concerns and their trails on their own shelf (see
+    bot/store/concerns.py): WITHOUT ROWID tables keyed by the random
+    reference, never in a page or a sequence with named concerns' exact
+    times. Those already stored are moved, and the named tables rebuilt."""
+    db.execute("PRAGMA secure_delete = ON")
+    columns = [r[1] for r in db.execute("pragma table_info(concerns)")]
+    types = {r[1]: r[2] or "TEXT" for r in db.execute("pragma table_info(concerns)")}
+    body = ", ".join(f"{c} {types[c]}" + (" NOT NULL" if c in ("category", "state", "created_at") else "") for c in columns if c != "ref")
+    db.execute(f"CREATE TABLE anonymous_concerns (ref TEXT PRIMARY KEY, {body}) WITHOUT ROWID")
+    db.execute("CREATE UNIQUE INDEX anonymous_concerns_send_key ON anonymous_concerns (send_key)")
+    db.execute("CREATE INDEX anonymous_concerns_state ON anonymous_concerns (state)")
+    db.execute(
+        "CREATE TABLE anonymous_concern_events (ref TEXT NOT NULL, seq INTEGER NOT NULL, id INTEGER NOT NULL, at TEXT, who TEXT, "
+        "what TEXT, once_key TEXT, PRIMARY KEY (ref, seq)) WITHOUT ROWID"
+    )
+    db.execute("CREATE UNIQUE INDEX anonymous_concern_events_id ON anonymous_concern_events (id)")
+    db.execute("CREATE UNIQUE INDEX anonymous_concern_events_once_key ON anonymous_concern_events (once_key)")
+    listed = ", ".join(columns)
+    db.execute(f"INSERT INTO anonymous_concerns ({listed}) SELECT {listed} FROM concerns WHERE named = 0 ORDER BY ref")
+    events = "ref, seq, id, at, who, what, once_key"
+    db.execute(
+        f"INSERT INTO anonymous_concern_events ({events}) SELECT {events} FROM concern_events "
+        "WHERE ref IN (SELECT ref FROM anonymous_concerns) ORDER BY ref, seq"
+    )
+    db.execute("DELETE FROM concern_events WHERE ref IN (SELECT ref FROM anonymous_concerns)")
+    db.execute("DELETE FROM concerns WHERE named = 0")
+    _rebuild(db, "concerns")
+    _rebuild(db, "concern_events")
+    db.execute(f"CREATE VIEW every_concern AS SELECT {listed} FROM concerns UNION ALL SELECT {listed} FROM anonymous_concerns")
+    db.execute(
+        f"CREATE VIEW every_concern_event AS SELECT {events} FROM concern_events UNION ALL SELECT {events} FROM anonymous_concern_events"
+    )
+    # An anonymous concern's deliveries keep only coarse times, and none
+    # once delivered (bot/store/outbox.py).
+    db["outbox"].add_column("coarse", int, not_null_default=0)

@@ -1,4 +1,12 @@
-"""The persisted outbox: nothing addressed elsewhere is lost to a crash."""
+"""The persisted outbox: nothing addressed elsewhere is lost to a crash.
+
+A delivery queued with a coarse moment (``coarse_at``: an anonymous
+reporter's concern, bot/store/concerns.py) is stored with that moment as
+both its times, never the exact one; a retry puts it back to that moment
+(so it is due again at once, paced by the courier's passes), and once it
+is delivered its times are blanked. Only while a send is in flight (the
+two-minute lease) does its row hold an exact time.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ class Outbox:
 
     async def enqueue(
         self, key: str, via: str, address_kind: str, address_id: str, reply: dict[str, Any], now: dt.datetime,
-        post_key: str | None = None,
+        post_key: str | None = None, coarse_at: dt.datetime | None = None,
     ) -> bool:
         """Store a delivery; False if one with this key already exists. A
         keyed post replaces an older version of itself still waiting."""
@@ -47,8 +55,8 @@ class Outbox:
                         {
                             "key": key, "via": via, "address_kind": address_kind, "address_id": address_id,
                             "reply": json.dumps(reply), "state": "pending", "attempts": 0,
-                            "next_attempt_at": _iso(now), "ref": "", "last_error": "", "created_at": _iso(now),
-                            "post_key": post_key,
+                            "next_attempt_at": _iso(coarse_at or now), "ref": "", "last_error": "",
+                            "created_at": _iso(coarse_at or now), "post_key": post_key, "coarse": int(coarse_at is not None),
                         }
                     )
                     if post_key is not None:
@@ -102,20 +110,34 @@ class Outbox:
         return await self._store.run(write)
 
     async def mark_delivered(self, item_id: int, ref: str) -> None:
-        # The text is not kept once it has arrived: the platform has it now.
+        # The text is not kept once it has arrived: the platform has it now;
+        # nor, for a coarse delivery, any time.
         await self._store.run(
-            lambda: self._store.db["outbox"].update(item_id, {"state": "delivered", "ref": ref, "reply": "{}", "last_error": ""})
+            lambda: self._store.db.execute(
+                "update outbox set state = 'delivered', ref = ?, reply = '{}', last_error = '', "
+                "created_at = case when coarse = 1 then '' else created_at end, "
+                "next_attempt_at = case when coarse = 1 then '' else next_attempt_at end where id = ?",
+                [ref, item_id],
+            )
         )
 
     async def retry_later(self, item_id: int, attempts: int, when: dt.datetime, error: str) -> None:
         await self._store.run(
-            lambda: self._store.db["outbox"].update(
-                item_id, {"state": "pending", "attempts": attempts, "next_attempt_at": _iso(when), "last_error": error[:300]}
+            lambda: self._store.db.execute(
+                "update outbox set state = 'pending', attempts = ?, last_error = ?, "
+                "next_attempt_at = case when coarse = 1 then created_at else ? end where id = ?",
+                [attempts, error[:300], _iso(when), item_id],
             )
         )
 
     async def mark_failed(self, item_id: int, error: str) -> None:
-        await self._store.run(lambda: self._store.db["outbox"].update(item_id, {"state": "failed", "last_error": error[:300]}))
+        await self._store.run(
+            lambda: self._store.db.execute(
+                "update outbox set state = 'failed', last_error = ?, "
+                "next_attempt_at = case when coarse = 1 then created_at else next_attempt_at end where id = ?",
+                [error[:300], item_id],
+            )
+        )
 
     async def counts(self) -> dict[str, int]:
         def read() -> dict[str, int]:

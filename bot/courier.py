@@ -148,7 +148,7 @@ class Courier:
             ref = await channel.post(address, reply)
         else:
             await channel.update(address, ref, reply)
-        await self.store.outbox.remember_posted(channel.name, address.kind, address.id, reply.key, ref)
+        await self.store.outbox.remember_posted(channel.name, address.kind, address.id, reply.key, ref, apart=reply.recorded_at is not None)
         return ref
 
     async def _failed(self, item_id: int, attempts: int, exc: DeliveryError, address: Address, via: str) -> None:

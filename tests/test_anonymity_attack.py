@@ -272,6 +272,74 @@ async def test_a_round_open_at_upgrade_keeps_its_answers_and_tokens(tmp_path: Pa
 # -- anonymous concerns --------------------------------------------------------
 
 
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = 0
+    for k in range(8):
+        byte = data[at + k]
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + k + 1
+    return (value << 8) | data[at + 8], at + 9
+
+
+def _record(payload: bytes) -> list[object]:
+    """The values of a record, as far as the bytes on this page go."""
+    size, at = _varint(payload, 0)
+    types = []
+    while at < size:
+        kind, at = _varint(payload, at)
+        types.append(kind)
+    values: list[object] = []
+    at = size
+    for kind in types:
+        width = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8, 7: 8, 8: 0, 9: 0}.get(kind, (kind - 12) // 2 if kind >= 12 else 0)
+        chunk = payload[at:at + width]
+        if kind >= 13 and kind % 2:
+            values.append(chunk.decode("utf-8", "replace"))
+        elif 1 <= kind <= 6:
+            values.append(int.from_bytes(chunk, "big", signed=True))
+        else:
+            values.append(kind if kind in (8, 9) else None)
+        at += width
+    return values
+
+
+def cells_in_write_order(copy: Path, table: str) -> list[str]:
+    """Every cell of ``table`` (and of its WITHOUT ROWID key), read from the
+    raw pages, in the order an attacker would guess they were written: page
+    by page, and inside a page from the highest byte offset down (SQLite
+    fills a page's cell area from its end). Each as its rowid and values."""
+    with sqlite3.connect(copy) as conn:
+        page_size = conn.execute("pragma page_size").fetchone()[0]
+        pages = sorted(p for (p,) in conn.execute("select pageno from dbstat where name = ? and pagetype != 'overflow'", [table]))
+    data = copy.read_bytes()
+    usable = page_size
+    found = []
+    for page in pages:
+        base = (page - 1) * page_size
+        header = base + (100 if page == 1 else 0)
+        kind = data[header]
+        count = int.from_bytes(data[header + 3:header + 5], "big")
+        first = header + (12 if kind in (2, 5) else 8)
+        for i in range(count):
+            offset = int.from_bytes(data[first + 2 * i:first + 2 * i + 2], "big")
+            at = base + offset + (4 if kind in (2, 5) else 0)
+            if kind == 5:
+                continue  # interior table cells hold only rowids
+            size, at = _varint(data, at)
+            rowid = None
+            if kind == 13:
+                rowid, at = _varint(data, at)
+                local_max = usable - 35
+            else:
+                local_max = (usable - 12) * 64 // 255 - 23
+            low = (usable - 12) * 32 // 255 - 23
+            local = size if size <= local_max else (low + (size - low) % (usable - 4) if low + (size - low) % (usable - 4) <= local_max else low)
+            values = _record(data[at:at + local])
+            found.append((pages.index(page), -offset, " ".join(str(v) for v in [rowid, *values])))
+    return [text for *_, text in sorted(found)]
+
+
 async def test_anonymous_concerns_carry_only_coarse_times_and_no_shared_sequence(tmp_path: Path):
     """Named and anonymous concerns raised in turn, three minutes apart (a
     weekday, 09:00 to 11:00 in the bot's time zone). An anonymous concern's

@@ -424,7 +424,7 @@ class Concerns:
             return list(
                 self._store.db.query(
                     f"select * from {EVERY_CONCERN} c where c.released_at is not null and not exists "
-                    "(select 1 from outbox o where o.key = 'concern:' || c.ref || ':post') order by c.created_at"
+                    "(select 1 from every_outbox o where o.key = 'concern:' || c.ref || ':post') order by c.created_at"
                 )
             )
 

@@ -401,7 +401,7 @@ def _kb_gap_numbers(db: Database) -> None:
     db["kb_gaps"].create_index(["number"], unique=True)
 
 
-def _rebuild(db: Database, table: str) -> None:
+def _rebuild(db: Database, table: str, renumber: str = "") -> None:
     """Write ``table`` afresh in key order: dense rowids (no gap marks where
     a moved row was) and cells laid out in key order, not in the order they
     were once written. The old pages are freed (secure_delete zeroes them)."""
@@ -412,7 +412,11 @@ def _rebuild(db: Database, table: str) -> None:
     for name in [r[0] for r in db.execute("select name from sqlite_master where type = 'index' and tbl_name = ? and sql is not null", [f"rebuilding_{table}"])]:
         db.execute(f"DROP INDEX {name}")
     db.execute(sql)
-    db.execute(f"INSERT INTO {table} SELECT * FROM rebuilding_{table} ORDER BY {', '.join(pk) or 'rowid'}")
+    if renumber:  # an INTEGER PRIMARY KEY drawn afresh, dense, in its old order
+        kept = ", ".join(r[1] for r in db.execute(f"pragma table_info(rebuilding_{table})") if r[1] != renumber)
+        db.execute(f"INSERT INTO {table} ({kept}) SELECT {kept} FROM rebuilding_{table} ORDER BY {renumber}")
+    else:
+        db.execute(f"INSERT INTO {table} SELECT * FROM rebuilding_{table} ORDER BY {', '.join(pk) or 'rowid'}")
     db.execute(f"DROP TABLE rebuilding_{table}")
     for index in indexes:
         db.execute(index)
@@ -455,3 +459,39 @@ def _anonymous_concerns_apart(db: Database) -> None:
     # An anonymous concern's deliveries keep only coarse times, and none
     # once delivered (bot/store/outbox.py).
     db["outbox"].add_column("coarse", int, not_null_default=0)
+    # Their deliveries, apart from named ones' (bot/store/outbox.py).
+    out_cols = [r[1] for r in db.execute("pragma table_info(outbox)")]
+    out_types = {r[1]: r[2] or "TEXT" for r in db.execute("pragma table_info(outbox)")}
+    out_body = ", ".join(f"{c} {out_types[c]}" for c in out_cols if c not in ("key", "id"))
+    db.execute(f"CREATE TABLE anonymous_outbox (key TEXT PRIMARY KEY, id INTEGER NOT NULL, seq INTEGER NOT NULL, {out_body}) WITHOUT ROWID")
+    db.execute("CREATE UNIQUE INDEX anonymous_outbox_id ON anonymous_outbox (id)")
+    db.execute("CREATE INDEX anonymous_outbox_due ON anonymous_outbox (state, next_attempt_at)")
+    mine = "(key LIKE 'concern:%' AND substr(key, 9, 6) IN (SELECT ref FROM anonymous_concerns))"
+    others = ", ".join(c for c in out_cols if c not in ("key", "id", "coarse", "created_at", "next_attempt_at", "ref"))
+    db.execute(
+        f"INSERT INTO anonymous_outbox (key, id, seq, coarse, created_at, next_attempt_at, ref, {others}) "
+        f"SELECT key, -abs(random() % 4611686018427387903) - 1, "
+        "(SELECT count(*) FROM outbox o WHERE o.post_key IS outbox.post_key AND o.id <= outbox.id), 1, "
+        f"CASE WHEN state = 'delivered' THEN '' ELSE substr(created_at, 1, 13) || ':00:00+00:00' END, "
+        f"CASE WHEN state = 'delivered' THEN '' ELSE substr(created_at, 1, 13) || ':00:00+00:00' END, '', {others} "
+        f"FROM outbox WHERE {mine} ORDER BY key"
+    )
+    db.execute(f"DELETE FROM outbox WHERE {mine}")
+    _rebuild(db, "outbox", renumber="id")
+    listed_out = ", ".join(out_cols)
+    db.execute(f"CREATE VIEW every_outbox AS SELECT {listed_out} FROM outbox UNION ALL SELECT {listed_out} FROM anonymous_outbox")
+    # Where their posts landed, apart from named ones' (bot/store/outbox.py).
+    db.execute(
+        "CREATE TABLE anonymous_posted (via TEXT NOT NULL, address_kind TEXT NOT NULL, address_id TEXT NOT NULL, key TEXT NOT NULL, "
+        "ref TEXT, PRIMARY KEY (via, address_kind, address_id, key)) WITHOUT ROWID"
+    )
+    moved = "(SELECT 'concern:' || ref FROM anonymous_concerns)"
+    db.execute(f"INSERT INTO anonymous_posted SELECT via, address_kind, address_id, key, ref FROM posted WHERE key IN {moved}")
+    db.execute(f"DELETE FROM posted WHERE key IN {moved}")
+    _rebuild(db, "posted")
+    db.execute("CREATE VIEW every_posted AS SELECT via, address_kind, address_id, key, ref FROM posted "
+               "UNION ALL SELECT via, address_kind, address_id, key, ref FROM anonymous_posted")
+    # Their escalation jobs are the sweep's (intents/concern.py): none is
+    # left in the shared schedule.
+    db.execute("DELETE FROM scheduled_jobs WHERE kind = 'concern:escalate' AND json_extract(payload, '$.ref') IN "
+               "(SELECT ref FROM anonymous_concerns)")

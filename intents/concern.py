@@ -602,11 +602,10 @@ class Concern(Intent):
         return Reply(text=text, to=Destination.user(reached[0], via=reached[1]), choices=choices, secret=True)
 
     def _plan_escalation(self, row: dict[str, Any], ctx: Context) -> None:
-        """A job at the escalation deadline, for a named concern. An
-        anonymous one gets none: a row in the shared schedule, written when
-        it was raised, would sit in order among named concerns' jobs and
-        date it; the sweep (every SWEEP_EVERY_MINUTES) escalates it instead."""
-        if ctx.schedule is None or not row.get("released_at") or not row["named"]:
+        """A job at the escalation deadline. For an anonymous concern it is
+        derived from its coarse ``released_at``, and the store keeps it apart
+        from named concerns' jobs (bot/store/schedule.py)."""
+        if ctx.schedule is None or not row.get("released_at"):
             return
         due = business_deadline(
             dt.datetime.fromisoformat(row["released_at"]), ctx.settings.concern_escalate_hours, ctx.settings.timezone, ctx.settings.holidays

@@ -454,7 +454,8 @@ async def test_no_table_order_or_delivery_time_dates_an_anonymous_concern_finer_
     with sqlite3.connect(copy) as conn:
         conn.execute("pragma wal_checkpoint(TRUNCATE)")
         stored = {ref: (named, dt.datetime.fromisoformat(at)) for ref, named, at in conn.execute("select ref, named, created_at from every_concern")}
-        jobs = conn.execute("select id, next_run_at from scheduled_jobs where kind = 'concern:escalate'").fetchall()
+        jobs = conn.execute("select id, next_run_at from every_job where kind = 'concern:escalate'").fetchall()
+        shared_jobs = [r[0] for r in conn.execute("select id from scheduled_jobs")]
         deliveries = conn.execute("select key, created_at, next_attempt_at, state from every_outbox where key like 'concern:%'").fetchall()
     anonymous = [ref for ref, (anon, _) in truth.items() if anon]
     assert len(anonymous) >= 18 and outbox
@@ -488,7 +489,8 @@ async def test_no_table_order_or_delivery_time_dates_an_anonymous_concern_finer_
     assert named_close >= (len(truth) - len(anonymous)) // 2, named_close  # 14 of 21 with this seed
 
     # No delivery or job of an anonymous concern keeps an exact time: a
-    # waiting post has the hour, a delivered one none; it has no job.
+    # waiting post has the hour, a delivered one none; its escalation job
+    # is due on an hour, and kept apart from the named ones'.
     for key, created, next_attempt, state in deliveries:
         ref = key.split(":")[1]
         if ref not in anonymous:
@@ -497,8 +499,10 @@ async def test_no_table_order_or_delivery_time_dates_an_anonymous_concern_finer_
             assert (created, next_attempt) == ("", ""), key
         else:
             assert created == next_attempt == stored[ref][1].isoformat(), key
-    assert not [job for job, _ in jobs if job.split(":")[1] in anonymous]
-    assert len(jobs) == len(truth) - len(anonymous)
+    assert len(jobs) == len(truth)
+    for job, due in jobs:
+        if job.split(":")[1] in anonymous:
+            assert due.endswith(":00:00.000000Z") and job not in shared_jobs, (job, due)
 
 
 async def test_a_waiting_anonymous_delivery_keeps_only_its_hour_and_no_time_once_delivered(tmp_path: Path):

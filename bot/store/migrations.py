@@ -491,7 +491,13 @@ def _anonymous_concerns_apart(db: Database) -> None:
     _rebuild(db, "posted")
     db.execute("CREATE VIEW every_posted AS SELECT via, address_kind, address_id, key, ref FROM posted "
                "UNION ALL SELECT via, address_kind, address_id, key, ref FROM anonymous_posted")
-    # Their escalation jobs are the sweep's (intents/concern.py): none is
-    # left in the shared schedule.
-    db.execute("DELETE FROM scheduled_jobs WHERE kind = 'concern:escalate' AND json_extract(payload, '$.ref') IN "
-               "(SELECT ref FROM anonymous_concerns)")
+    # Their escalation jobs, apart from named ones' (bot/store/schedule.py).
+    db.execute(
+        "CREATE TABLE anonymous_jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, "
+        "trigger TEXT NOT NULL, next_run_at TEXT NOT NULL, version TEXT NOT NULL, lease_until TEXT, lease_owner TEXT) WITHOUT ROWID"
+    )
+    theirs = "kind LIKE 'concern:%' AND json_extract(payload, '$.ref') IN (SELECT ref FROM anonymous_concerns)"
+    db.execute(f"INSERT INTO anonymous_jobs SELECT * FROM scheduled_jobs WHERE {theirs} ORDER BY id")
+    db.execute(f"DELETE FROM scheduled_jobs WHERE {theirs}")
+    _rebuild(db, "scheduled_jobs")
+    db.execute("CREATE VIEW every_job AS SELECT * FROM scheduled_jobs UNION ALL SELECT * FROM anonymous_jobs")

@@ -38,8 +38,18 @@ across both shelves.
 
 The delivery of an anonymous concern keeps no exact time either: its
 posts are queued with the coarse moment (``Reply.recorded_at``) and the
-outbox blanks their times once delivered (bot/store/outbox.py); the
-escalation job's time is derived from ``released_at``, coarse for them.
+outbox blanks their times once delivered (bot/store/outbox.py); they
+and where their posts landed are kept apart in ``anonymous_outbox`` and
+``anonymous_posted``. The escalation job's time is derived from
+``released_at``, coarse for them, and the job is kept apart in
+``anonymous_jobs`` (bot/store/schedule.py).
+
+What this does not hide: a supervisor's own steps on an anonymous concern
+(acknowledged, viewed, ...) keep their exact time on its trail, on the
+anonymous shelf; cells written after such a step sit after it in the
+page, so a concern raised after a supervisor acted on another one can be
+placed after that moment. And the chat platform itself timestamps the
+post in the supervisors' channel.
 """
 
 from __future__ import annotations

@@ -44,12 +44,12 @@ and where their posts landed are kept apart in ``anonymous_outbox`` and
 ``released_at``, coarse for them, and the job is kept apart in
 ``anonymous_jobs`` (bot/store/schedule.py).
 
-What this does not hide: a supervisor's own steps on an anonymous concern
-(acknowledged, viewed, ...) keep their exact time on its trail, on the
-anonymous shelf; cells written after such a step sit after it in the
-page, so a concern raised after a supervisor acted on another one can be
-placed after that moment. And the chat platform itself timestamps the
-post in the supervisors' channel.
+Steps others take on an anonymous concern (a supervisor acknowledging or
+viewing it, an escalation, the purge) are written with the same coarse
+moment (intents/concern.py ``_on_record``): a step's exact time on this
+shelf would date every anonymous concern written after it in the page.
+What this does not hide: the chat platform itself timestamps the post in
+the supervisors' channel.
 """
 
 from __future__ import annotations
@@ -348,9 +348,10 @@ class Concerns:
 
         return await self._store.run(write)
 
-    async def purge_resolved(self, before: dt.datetime, now: dt.datetime) -> list[str]:
+    async def purge_resolved(self, before: dt.datetime, now: dt.datetime, coarse_now: dt.datetime | None = None) -> list[str]:
         """Empty the text and any link to the reporter of concerns resolved
-        before ``before``; the rows (category, dates) stay for the counts."""
+        before ``before``; the rows (category, dates) stay for the counts.
+        Anonymous ones are marked with ``coarse_now`` (their coarse moment)."""
 
         def write() -> list[str]:
             db = self._store.db
@@ -362,9 +363,11 @@ class Concerns:
             ]
             with db.atomic():
                 for ref in refs:
-                    shelf = _update_concern(db, ref, {**{c: None for c in PURGED_COLUMNS}, "purged_at": _iso(now)})
+                    named = db.execute(f"select 1 from {NAMED.concerns} where ref = ?", [ref]).fetchone() is not None
+                    at = _iso(now if named or coarse_now is None else coarse_now)
+                    shelf = _update_concern(db, ref, {**{c: None for c in PURGED_COLUMNS}, "purged_at": at})
                     if shelf is not None:
-                        _add_event(db, shelf, ref, _iso(now), "peerbot", "purged")
+                        _add_event(db, shelf, ref, at, "peerbot", "purged")
             return refs
 
         return await self._store.run(write)

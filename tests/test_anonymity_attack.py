@@ -594,3 +594,31 @@ def test_an_anonymous_reporters_moment_is_the_hour_in_business_hours_and_the_day
     assert reporter_moment(at(2026, 11, 25, 1, 15), ny) == at(2026, 11, 24, 5, 0)          # Tue 20:15 -> Tue midnight
     assert reporter_moment(at(2026, 11, 28, 15, 0), ny) == at(2026, 11, 28, 5, 0)          # Saturday -> its midnight
     assert reporter_moment(at(2026, 3, 8, 16, 30), ny) == at(2026, 3, 8, 5, 0)             # DST day: local midnight, EST
+
+
+async def test_steps_others_take_on_an_anonymous_concern_carry_only_its_coarse_moment(tmp_path: Path):
+    """A supervisor viewing, acknowledging and resolving an anonymous
+    concern between raises: nothing on the anonymous shelf has an exact
+    time (one would date every anonymous concern written after it)."""
+    from tests.test_concerns import KEY, press, raise_concern, ref_of
+
+    clock = Clock(dt.datetime(2026, 11, 24, 14, 1, 30, tzinfo=dt.timezone.utc))
+    runtime = await build_runtime(make_settings(tmp_path, supervisors="u-sam", concern_key=KEY, concern_daily_limit=50), now=clock)
+    try:
+        first = ref_of(await raise_concern(Chat(runtime, user="u-1", name="One", team=None), anonymous=True))
+        clock.advance(minutes=7, seconds=13)
+        sam = Chat(runtime, user="u-sam", name="Sam", team=None)
+        await sam.say(f"/concerns {first}")
+        await press(runtime, "u-sam", "concern:ack", first, name="Sam")
+        clock.advance(minutes=4)
+        await sam.say(f"/concerns resolve {first} Talked it through with the team.")
+        ref_of(await raise_concern(Chat(runtime, user="u-2", name="Two", team=None), anonymous=True))
+        rows = await runtime.store.run(lambda: runtime.store.db.execute(
+            "select what, at from anonymous_concern_events union all "
+            "select 'row', coalesce(created_at, '') || coalesce(released_at, '') || coalesce(resolved_at, '') from anonymous_concerns"
+        ).fetchall())
+    finally:
+        await runtime.close()
+    assert {"viewed", "acknowledged"} <= {what for what, _ in rows}
+    for what, at in rows:
+        assert not re.search(r"T\d\d:(?!00:00)\d\d:\d\d", at), (what, at)

@@ -61,7 +61,11 @@ def show(ref: str, by: str | None) -> None:
             raise click.ClickException(f"there is no concern with the reference {ref[:12]}")
         held = row["state"] == "held"
         if not held:
-            await runtime.store.concerns.record(row["ref"], f"{by or getpass.getuser()} (terminal)", "viewed", runtime.engine.now())
+            from bot.store.concerns import reporter_moment
+
+            now = runtime.engine.now()
+            moment = now if row["named"] else reporter_moment(now, runtime.settings.timezone)  # see intents/concern.py _on_record
+            await runtime.store.concerns.record(row["ref"], f"{by or getpass.getuser()} (terminal)", "viewed", moment)
         events = await runtime.store.concerns.events(row["ref"])
         click.echo(status_text(row, events, with_text=not held))
         if held:

@@ -77,7 +77,7 @@ class Courier:
             return True
         fresh = await self.store.outbox.enqueue(
             key or reply.dedupe or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now(),
-            post_key=reply.key,
+            post_key=reply.key, coarse_at=reply.recorded_at,
         )
         self._wake.set()
         return fresh
@@ -148,7 +148,7 @@ class Courier:
             ref = await channel.post(address, reply)
         else:
             await channel.update(address, ref, reply)
-        await self.store.outbox.remember_posted(channel.name, address.kind, address.id, reply.key, ref)
+        await self.store.outbox.remember_posted(channel.name, address.kind, address.id, reply.key, ref, apart=reply.recorded_at is not None)
         return ref
 
     async def _failed(self, item_id: int, attempts: int, exc: DeliveryError, address: Address, via: str) -> None:

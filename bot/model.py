@@ -8,6 +8,7 @@ every platform.
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import Enum
 from typing import Any, Literal
 
@@ -157,10 +158,14 @@ class Reply(BaseModel):
     # The outbox's idempotency key for this delivery: queueing the same
     # delivery twice (a retried event, a sweep after a crash) sends it once.
     dedupe: str | None = None
+    # The moment the outbox records for this delivery instead of the exact
+    # one: an anonymous reporter's coarse moment, so no time stored with
+    # the delivery dates them (bot/store/outbox.py).
+    recorded_at: dt.datetime | None = None
 
     def describe(self) -> dict[str, Any]:
         """A JSON-safe summary, used where replies are recorded (local feeds)."""
-        data = self.model_dump(mode="json", exclude={"image"}, exclude_none=True)
+        data = self.model_dump(mode="json", exclude={"image", "recorded_at"}, exclude_none=True)
         if self.image is not None:
             data["image"] = {"alt": self.image.alt, "title": self.image.title}
         return data

@@ -561,6 +561,8 @@ class Concern(Intent):
             dedupe=dedupe or post_key(row["ref"]),
             choices=post_choices(row),
             private=False,
+            # An anonymous concern's deliveries are timed like its reporter's own steps.
+            recorded_at=None if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone),
         )
 
     def _escalation_channel(self, row: dict[str, Any], ctx: Context) -> str:
@@ -604,6 +606,9 @@ class Concern(Intent):
         return Reply(text=text, to=Destination.user(reached[0], via=reached[1]), choices=choices, secret=True)
 
     def _plan_escalation(self, row: dict[str, Any], ctx: Context) -> None:
+        """A job at the escalation deadline. For an anonymous concern it is
+        derived from its coarse ``released_at``, and the store keeps it apart
+        from named concerns' jobs (bot/store/schedule.py)."""
         if ctx.schedule is None or not row.get("released_at"):
             return
         due = business_deadline(
@@ -614,7 +619,7 @@ class Concern(Intent):
     async def _escalate(self, row: dict[str, Any], ctx: Context) -> list[Reply]:
         if row["state"] != "open" or row.get("escalated_at"):
             return []
-        if await ctx.store.concerns.escalate(row["ref"], ctx.now()) is None:
+        if await ctx.store.concerns.escalate(row["ref"], _on_record(row, ctx)) is None:
             return []  # the sweep and the scheduled job both got here; one escalates
         row = await ctx.store.concerns.get(row["ref"])
         assert row is not None
@@ -654,7 +659,7 @@ class Concern(Intent):
                 return [Reply(text=f"That's {len(text):,} characters; a note can be up to {MAX_TEXT:,}. Could you shorten it?")]
             return await self._note(verb, {"ref": row["ref"], "text": text, "once": once}, msg, ctx)
         changes: dict[str, Any] = {"taken_by": who} if verb == "take" else {}
-        event = await ctx.store.concerns.step(row["ref"], verb, who, ctx.now(), **changes)
+        event = await ctx.store.concerns.step(row["ref"], verb, who, _on_record(row, ctx), **changes)
         if event is None:
             # This press's twin (or another supervisor) took the step a moment
             # ago: say what it is now, as the first press would see it.
@@ -701,7 +706,7 @@ class Concern(Intent):
         text = values["text"]
         once = once_key(str(values["once"])) if values.get("once") else None
         if name == "reply":
-            event = await ctx.store.concerns.note(row["ref"], who, "replied", ctx.now(), once)
+            event = await ctx.store.concerns.note(row["ref"], who, "replied", _on_record(row, ctx), once)
             if event is None:
                 return [Reply(text=f"Already sent to the person who raised {row['ref']}; it went once.")]
             tell = self._tell(row, f"A peer supervisor ({who}) wrote about your concern {row['ref']}:\n\n{text}", ctx, f"reply:{event}")
@@ -709,7 +714,7 @@ class Concern(Intent):
                 return [Reply(text=f"There's no way to reach the person who raised {row['ref']}, so nothing was sent.")]
             return [tell, Reply(text=f"Sent to the person who raised {row['ref']}. I don't keep a copy.")]
         relay = row.get("relay")
-        now = ctx.now()
+        now = _on_record(row, ctx)
         event = await ctx.store.concerns.step(row["ref"], "resolve", who, now, resolution=text, resolved_at=now.isoformat(timespec="seconds"))
         if event is None:
             return [Reply(text=f"{row['ref']} is already resolved; nothing was sent twice.")]
@@ -746,7 +751,7 @@ class Concern(Intent):
             return [Reply(text=NOT_FOUND)]
         await ctx.store.limits.give_back(bucket, now)
         if supervisor and not reporter:
-            await ctx.store.concerns.record(row["ref"], msg.user_name or msg.user, "viewed", ctx.now())
+            await ctx.store.concerns.record(row["ref"], msg.user_name or msg.user, "viewed", _on_record(row, ctx))
         events = await ctx.store.concerns.events(row["ref"])
         text = status_text(row, events, with_text=reporter or supervisor)
         choices = post_choices(row) if supervisor and not reporter else []
@@ -810,8 +815,18 @@ class Concern(Intent):
         for row in await ctx.store.concerns.waiting_unacknowledged():
             if business_deadline(dt.datetime.fromisoformat(row["released_at"]), hours, zone, ctx.settings.holidays) <= now:
                 replies += await self._escalate(row, ctx)
-        await ctx.store.concerns.purge_resolved(now - dt.timedelta(days=ctx.settings.concern_retention_days), now)
+        await ctx.store.concerns.purge_resolved(
+            now - dt.timedelta(days=ctx.settings.concern_retention_days), now, reporter_moment(now, ctx.settings.timezone)
+        )
         return replies
+
+
+def _on_record(row: dict[str, Any], ctx: Context) -> dt.datetime:
+    """The time written on a concern's record for a step taken now: exact
+    for a named concern; for an anonymous one the coarse moment, whoever
+    takes the step, so nothing on the anonymous shelf (bot/store/concerns.py)
+    carries an exact time that the rows written after it could be dated by."""
+    return ctx.now() if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone)
 
 
 def _read_receipt(text: str) -> tuple[str, str]:

@@ -11,12 +11,45 @@ stays, so counts survive.
 An anonymous concern's own times are coarse (``reporter_moment``): the hour
 during business hours, the day outside them, when many people are active
 and few are, so a time can't be matched with someone's activity on the
-chat platform. Audit events carry random ids, not a sequence shared by
-every concern, and are ordered by a sequence number within their concern.
-(Rows are still appended to the file's pages in the order they are
-written; the times near an anonymous concern's row are the other concerns'
-times. Keeping anonymous concerns apart on disk, as surveys are, is the
-next step.)
+chat platform.
+
+Coarse times are not enough on their own: whoever holds the file can read
+the order rows were written in (rowids, the order of cells inside a page)
+and date an anonymous row by the exact times of the named rows written
+just before and after it. So anonymous concerns and their audit events
+live apart, on their own shelf (``ANONYMOUS``): the tables
+``anonymous_concerns`` and ``anonymous_concern_events``, WITHOUT ROWID and
+keyed by the random reference (events by reference and number within
+it), so they have no rowid, share no sequence and no page with named
+concerns, and the only times stored near an anonymous concern's row are
+those of other anonymous concerns, which are coarse too. Whatever order
+can be read from those pages, it orders things whose times are already
+only the hour or the day. Named concerns stay on the ``NAMED`` shelf.
+Migration 0019 moved the anonymous ones that were stored before, and
+rebuilt the named tables so no gap in their rowids marks where one was
+(``secure_delete`` overwrites what was removed).
+
+Every read goes through the views ``every_concern`` and
+``every_concern_event`` (the two shelves as one), and every write that
+names a concern by its reference is one function over both shelves: the
+guarded UPDATE runs on the shelf that holds the reference (the other one
+matches no row), so each query is written once. A reference is unique
+across both shelves.
+
+The delivery of an anonymous concern keeps no exact time either: its
+posts are queued with the coarse moment (``Reply.recorded_at``) and the
+outbox blanks their times once delivered (bot/store/outbox.py); they
+and where their posts landed are kept apart in ``anonymous_outbox`` and
+``anonymous_posted``. The escalation job's time is derived from
+``released_at``, coarse for them, and the job is kept apart in
+``anonymous_jobs`` (bot/store/schedule.py).
+
+Steps others take on an anonymous concern (a supervisor acknowledging or
+viewing it, an escalation, the purge) are written with the same coarse
+moment (intents/concern.py ``_on_record``): a step's exact time on this
+shelf would date every anonymous concern written after it in the page.
+What this does not hide: the chat platform itself timestamps the post in
+the supervisors' channel.
 """
 
 from __future__ import annotations
@@ -39,6 +72,21 @@ OPEN_STATES = ("open", "acknowledged", "taken")
 # emptied by the retention purge.
 PURGED_COLUMNS = ("body", "resolution", "reporter_id", "reporter_name", "reporter_via", "relay", "team")
 
+
+@dataclass(frozen=True)
+class Shelf:
+    """Where one kind of concern is kept: its table and its events' table."""
+
+    concerns: str
+    events: str
+
+
+NAMED = Shelf("concerns", "concern_events")
+ANONYMOUS = Shelf("anonymous_concerns", "anonymous_concern_events")
+SHELVES = (NAMED, ANONYMOUS)
+# Both shelves as one, for every read.
+EVERY_CONCERN = "every_concern"
+EVERY_EVENT = "every_concern_event"
 
 
 
@@ -93,7 +141,7 @@ def reporter_moment(moment: dt.datetime, timezone: str) -> dt.datetime:
     return coarse.astimezone(dt.timezone.utc)
 
 
-def _add_event(db: Any, ref: str, at: str, who: str, what: str, once: str | None = None) -> int:
+def _add_event(db: Any, shelf: Shelf, ref: str, at: str, who: str, what: str, once: str | None = None) -> int:
     """One audit event under a random id (no sequence shared across
     concerns), numbered within its own concern for the trail's order.
     ``once`` (a hash, see ``once_key``) makes a second event with the same
@@ -102,16 +150,37 @@ def _add_event(db: Any, ref: str, at: str, who: str, what: str, once: str | None
         event_id = secrets.randbelow(2**62) + 1
         try:
             db.execute(
-                "INSERT INTO concern_events (id, ref, seq, at, who, what, once_key) "
-                "VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM concern_events WHERE ref = ?), ?, ?, ?, ?)",
+                f"INSERT INTO {shelf.events} (id, ref, seq, at, who, what, once_key) "
+                f"VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM {shelf.events} WHERE ref = ?), ?, ?, ?, ?)",
                 [event_id, ref, ref, at, who, what, once],
             )
             return event_id
         except sqlite3.IntegrityError:
-            if once is not None and db.execute("SELECT 1 FROM concern_events WHERE once_key = ?", [once]).fetchone():
+            if once is not None and db.execute(f"SELECT 1 FROM {shelf.events} WHERE once_key = ?", [once]).fetchone():
                 raise  # recorded already: the caller's guard
             continue  # that random id was taken: draw another
     raise RuntimeError("could not draw a free event id")
+
+
+def _update_concern(
+    db: Any, ref: str, sets: dict[str, Any], guard: str = "", args: tuple[Any, ...] = (), touch: bool = False
+) -> Shelf | None:
+    """One guarded UPDATE of a concern, on whichever shelf holds ``ref``
+    (the other matches no row): the shelf it changed, or None when the
+    guard (or the reference) matched nothing. With ``touch`` and nothing to
+    set, a write that changes nothing: it says where the concern is and
+    whether the guard holds, and takes the write lock first. Must run in a
+    transaction."""
+    assignments = ", ".join(f"{column} = ?" for column in sets) or ("state = state" if touch else "")
+    if not assignments:
+        raise ValueError("nothing to update")
+    for shelf in SHELVES:
+        cursor = db.execute(
+            f"update {shelf.concerns} set {assignments} where ref = ?{f' and {guard}' if guard else ''}", [*sets.values(), ref, *args]
+        )
+        if cursor.rowcount == 1:
+            return shelf
+    return None
 
 
 def new_ref() -> str:
@@ -149,12 +218,17 @@ class Concerns:
                 row = {**fields, "ref": ref, "created_at": _iso(now), "send_key": send_key}
                 if row.get("state") != "held":
                     row["released_at"] = _iso(now)
+                shelf = NAMED if row.get("named") else ANONYMOUS
                 try:
                     with db.atomic():
-                        db["concerns"].insert(row)
-                        _add_event(db, ref, _iso(now), "the reporter", "raised")
+                        # The write lock is held: a reference on the other
+                        # shelf can't appear between this look and the insert.
+                        if db.execute(f"select 1 from {EVERY_CONCERN} where ref = ?", [ref]).fetchone():
+                            continue  # that reference is taken: draw another
+                        db[shelf.concerns].insert(row)
+                        _add_event(db, shelf, ref, _iso(now), "the reporter", "raised")
                         if row.get("state") == "held":
-                            _add_event(db, ref, _iso(now), "peerbot", "held")
+                            _add_event(db, shelf, ref, _iso(now), "peerbot", "held")
                     return ref, True
                 except sqlite3.IntegrityError:
                     earlier = self._sent_with(db, send_key)
@@ -169,7 +243,7 @@ class Concerns:
     def _sent_with(db: Any, send_key: str | None) -> str | None:
         if send_key is None:
             return None
-        row = db.execute("select ref from concerns where send_key = ?", [send_key]).fetchone()
+        row = db.execute(f"select ref from {EVERY_CONCERN} where send_key = ?", [send_key]).fetchone()
         return row[0] if row else None
 
     async def sent_with(self, send_key: str) -> str | None:
@@ -192,21 +266,19 @@ class Concerns:
             db = self._store.db
             sets = {"state": step.to_state, **changes}
             guard = f"state in ({', '.join('?' for _ in step.from_states)})"
-            args: list[Any] = [*sets.values(), ref, *step.from_states]
+            args: list[Any] = [*step.from_states]
             if verb == "take":
                 guard += " and not (state = 'taken' and coalesce(taken_by, '') = ?)"
                 args.append(changes.get("taken_by", who))
-            # Writes only, the guarded one first: a read before the write
-            # would let another connection's write in between turn the
-            # busy wait into an immediate "database is locked".
+            # Writes only, the guarded one first (see core._Database.atomic).
             with db.atomic():
-                cursor = db.execute(f"update concerns set {', '.join(f'{k} = ?' for k in sets)} where ref = ? and {guard}", args)
-                if cursor.rowcount != 1:
+                shelf = _update_concern(db, ref, sets, guard, tuple(args))
+                if shelf is None:
                     return None
-                event = _add_event(db, ref, _iso(now), who, step.what)
+                event = _add_event(db, shelf, ref, _iso(now), who, step.what)
                 if step.to_state == "resolved":
-                    if db.execute("update concerns set relay = null where ref = ? and relay is not null", [ref]).rowcount == 1:
-                        _add_event(db, ref, _iso(now), "peerbot", "relay-deleted")
+                    if db.execute(f"update {shelf.concerns} set relay = null where ref = ? and relay is not null", [ref]).rowcount == 1:
+                        _add_event(db, shelf, ref, _iso(now), "peerbot", "relay-deleted")
                 return event
 
         return await self._store.run(write)
@@ -224,11 +296,8 @@ class Concerns:
                     # A write that changes nothing, guarded on the state: it
                     # says whether the concern is open and takes the write
                     # lock first (a read first could not wait for it).
-                    live = db.execute(
-                        f"update concerns set state = state where ref = ? and state in ({', '.join('?' for _ in OPEN_STATES)})",
-                        [ref, *OPEN_STATES],
-                    ).rowcount == 1
-                    return _add_event(db, ref, _iso(now), who, what, once) if live else None
+                    shelf = _update_concern(db, ref, {}, f"state in ({', '.join('?' for _ in OPEN_STATES)})", OPEN_STATES, touch=True)
+                    return _add_event(db, shelf, ref, _iso(now), who, what, once) if shelf else None
             except sqlite3.IntegrityError:
                 return None  # this form's message was passed on already
 
@@ -241,12 +310,10 @@ class Concerns:
         def write() -> int | None:
             db = self._store.db
             with db.atomic():
-                cursor = db.execute(
-                    "update concerns set escalated_at = ? where ref = ? and state = 'open' and escalated_at is null", [_iso(now), ref]
-                )
-                if cursor.rowcount != 1:
+                shelf = _update_concern(db, ref, {"escalated_at": _iso(now)}, "state = 'open' and escalated_at is null")
+                if shelf is None:
                     return None
-                return _add_event(db, ref, _iso(now), "peerbot", "escalated")
+                return _add_event(db, shelf, ref, _iso(now), "peerbot", "escalated")
 
         return await self._store.run(write)
 
@@ -256,9 +323,10 @@ class Concerns:
         def write() -> int:
             db = self._store.db
             with db.atomic():
-                if changes:
-                    db["concerns"].update(ref, changes)
-                return _add_event(db, ref, _iso(now), who, what)
+                shelf = _update_concern(db, ref, dict(changes), touch=not changes)
+                if shelf is None:
+                    raise KeyError(ref)
+                return _add_event(db, shelf, ref, _iso(now), who, what)
 
         return await self._store.run(write)
 
@@ -272,33 +340,34 @@ class Concerns:
             released = []
             with db.atomic():
                 for ref in refs:
-                    cursor = db.execute(
-                        "update concerns set state = 'open', released_at = ?, released_with = ? where ref = ? and state = 'held'",
-                        [_iso(now), together, ref],
-                    )
-                    if cursor.rowcount == 1:
-                        _add_event(db, ref, _iso(now), "peerbot", "released")
+                    shelf = _update_concern(db, ref, {"state": "open", "released_at": _iso(now), "released_with": together}, "state = 'held'")
+                    if shelf is not None:
+                        _add_event(db, shelf, ref, _iso(now), "peerbot", "released")
                         released.append(ref)
             return released
 
         return await self._store.run(write)
 
-    async def purge_resolved(self, before: dt.datetime, now: dt.datetime) -> list[str]:
+    async def purge_resolved(self, before: dt.datetime, now: dt.datetime, coarse_now: dt.datetime | None = None) -> list[str]:
         """Empty the text and any link to the reporter of concerns resolved
-        before ``before``; the rows (category, dates) stay for the counts."""
+        before ``before``; the rows (category, dates) stay for the counts.
+        Anonymous ones are marked with ``coarse_now`` (their coarse moment)."""
 
         def write() -> list[str]:
             db = self._store.db
             refs = [
                 r[0]
                 for r in db.execute(
-                    "select ref from concerns where state = 'resolved' and purged_at is null and resolved_at < ?", [_iso(before)]
+                    f"select ref from {EVERY_CONCERN} where state = 'resolved' and purged_at is null and resolved_at < ?", [_iso(before)]
                 ).fetchall()
             ]
             with db.atomic():
                 for ref in refs:
-                    db["concerns"].update(ref, {**{c: None for c in PURGED_COLUMNS}, "purged_at": _iso(now)})
-                    _add_event(db, ref, _iso(now), "peerbot", "purged")
+                    named = db.execute(f"select 1 from {NAMED.concerns} where ref = ?", [ref]).fetchone() is not None
+                    at = _iso(now if named or coarse_now is None else coarse_now)
+                    shelf = _update_concern(db, ref, {**{c: None for c in PURGED_COLUMNS}, "purged_at": at})
+                    if shelf is not None:
+                        _add_event(db, shelf, ref, at, "peerbot", "purged")
             return refs
 
         return await self._store.run(write)
@@ -307,21 +376,21 @@ class Concerns:
 
     async def get(self, ref: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
-            rows = list(self._store.db["concerns"].rows_where("ref = ?", [ref.strip().upper()], limit=1))
+            rows = list(self._store.db[EVERY_CONCERN].rows_where("ref = ?", [ref.strip().upper()], limit=1))
             return rows[0] if rows else None
 
         return await self._store.run(read)
 
     async def events(self, ref: str) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
-            return list(self._store.db["concern_events"].rows_where("ref = ?", [ref], order_by="seq"))
+            return list(self._store.db[EVERY_EVENT].rows_where("ref = ?", [ref], order_by="seq"))
 
         return await self._store.run(read)
 
     async def listing(self, open_only: bool = False) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
             where = f"state in ('held', {', '.join(repr(s) for s in OPEN_STATES)})" if open_only else None
-            return list(self._store.db["concerns"].rows_where(where, order_by="created_at, ref"))
+            return list(self._store.db[EVERY_CONCERN].rows_where(where, order_by="created_at, ref"))
 
         return await self._store.run(read)
 
@@ -330,7 +399,7 @@ class Concerns:
 
         def read() -> list[dict[str, Any]]:
             return list(
-                self._store.db["concerns"].rows_where(
+                self._store.db[EVERY_CONCERN].rows_where(
                     "named = 1 and reporter_id = ? and reporter_via = ?", [reporter_id, via], order_by="created_at"
                 )
             )
@@ -340,7 +409,7 @@ class Concerns:
     async def named_since(self, reporter_id: str, via: str, since: dt.datetime) -> int:
         def read() -> int:
             return self._store.db.execute(
-                "select count(*) from concerns where named = 1 and reporter_id = ? and reporter_via = ? and created_at >= ?",
+                f"select count(*) from {EVERY_CONCERN} where named = 1 and reporter_id = ? and reporter_via = ? and created_at >= ?",
                 [reporter_id, via, _iso(since)],
             ).fetchone()[0]
 
@@ -351,7 +420,7 @@ class Concerns:
 
         def read() -> list[dict[str, Any]]:
             return list(
-                self._store.db["concerns"].rows_where(
+                self._store.db[EVERY_CONCERN].rows_where(
                     "category = 'scope' and coalesce(team, '') = ? and created_at >= ? and purged_at is null",
                     [team, _iso(since)],
                     order_by="created_at",
@@ -367,8 +436,8 @@ class Concerns:
         def read() -> list[dict[str, Any]]:
             return list(
                 self._store.db.query(
-                    "select * from concerns c where c.released_at is not null and not exists "
-                    "(select 1 from outbox o where o.key = 'concern:' || c.ref || ':post') order by c.created_at"
+                    f"select * from {EVERY_CONCERN} c where c.released_at is not null and not exists "
+                    "(select 1 from every_outbox o where o.key = 'concern:' || c.ref || ':post') order by c.created_at"
                 )
             )
 
@@ -376,7 +445,7 @@ class Concerns:
 
     async def waiting_unacknowledged(self) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
-            return list(self._store.db["concerns"].rows_where("state = 'open' and escalated_at is null", order_by="released_at"))
+            return list(self._store.db[EVERY_CONCERN].rows_where("state = 'open' and escalated_at is null", order_by="released_at"))
 
         return await self._store.run(read)
 
@@ -386,7 +455,7 @@ class Concerns:
         def read() -> dict[str, dict[str, int]]:
             out: dict[str, dict[str, int]] = {}
             for category, state, n in self._store.db.execute(
-                "select category, state, count(*) from concerns group by category, state"
+                f"select category, state, count(*) from {EVERY_CONCERN} group by category, state"
             ).fetchall():
                 out.setdefault(category, {})[state] = n
             return out

@@ -417,3 +417,105 @@ def _survey_cells_stirred(db: Database) -> None:
         db.execute(f"ALTER TABLE {table} ADD COLUMN stir BLOB")
         for (row_id,) in db.execute(f"select id from {table}").fetchall():
             db.execute(f"update {table} set stir = ? where id = ?", [secrets.token_bytes(STIR_BYTES), row_id])
+
+
+def _rebuild(db: Database, table: str, renumber: str = "") -> None:
+    """Write ``table`` afresh in key order: dense rowids (no gap marks where
+    a moved row was) and cells laid out in key order, not in the order they
+    were once written. The old pages are freed (secure_delete zeroes them)."""
+    sql = db.execute("select sql from sqlite_master where type = 'table' and name = ?", [table]).fetchone()[0]
+    indexes = [r[0] for r in db.execute("select sql from sqlite_master where type = 'index' and tbl_name = ? and sql is not null", [table])]
+    pk = [r[1] for r in sorted((r for r in db.execute(f"pragma table_info({table})") if r[5]), key=lambda r: r[5])]
+    db.execute(f"ALTER TABLE {table} RENAME TO rebuilding_{table}")
+    for name in [r[0] for r in db.execute("select name from sqlite_master where type = 'index' and tbl_name = ? and sql is not null", [f"rebuilding_{table}"])]:
+        db.execute(f"DROP INDEX {name}")
+    db.execute(sql)
+    if renumber:  # an INTEGER PRIMARY KEY drawn afresh, dense, in its old order
+        kept = ", ".join(r[1] for r in db.execute(f"pragma table_info(rebuilding_{table})") if r[1] != renumber)
+        db.execute(f"INSERT INTO {table} ({kept}) SELECT {kept} FROM rebuilding_{table} ORDER BY {renumber}")
+    else:
+        db.execute(f"INSERT INTO {table} SELECT * FROM rebuilding_{table} ORDER BY {', '.join(pk) or 'rowid'}")
+    db.execute(f"DROP TABLE rebuilding_{table}")
+    for index in indexes:
+        db.execute(index)
+
+
+@migrations(name="0020_anonymous_concerns_apart")
+def _anonymous_concerns_apart(db: Database) -> None:
+    """Anonymous concerns and their trails on their own shelf (see
+    bot/store/concerns.py): WITHOUT ROWID tables keyed by the random
+    reference, never in a page or a sequence with named concerns' exact
+    times. Those already stored are moved, and the named tables rebuilt."""
+    db.execute("PRAGMA secure_delete = ON")
+    columns = [r[1] for r in db.execute("pragma table_info(concerns)")]
+    types = {r[1]: r[2] or "TEXT" for r in db.execute("pragma table_info(concerns)")}
+    body = ", ".join(f"{c} {types[c]}" + (" NOT NULL" if c in ("category", "state", "created_at") else "") for c in columns if c != "ref")
+    db.execute(f"CREATE TABLE anonymous_concerns (ref TEXT PRIMARY KEY, {body}) WITHOUT ROWID")
+    db.execute("CREATE UNIQUE INDEX anonymous_concerns_send_key ON anonymous_concerns (send_key)")
+    db.execute("CREATE INDEX anonymous_concerns_state ON anonymous_concerns (state)")
+    db.execute(
+        "CREATE TABLE anonymous_concern_events (ref TEXT NOT NULL, seq INTEGER NOT NULL, id INTEGER NOT NULL, at TEXT, who TEXT, "
+        "what TEXT, once_key TEXT, PRIMARY KEY (ref, seq)) WITHOUT ROWID"
+    )
+    db.execute("CREATE UNIQUE INDEX anonymous_concern_events_id ON anonymous_concern_events (id)")
+    db.execute("CREATE UNIQUE INDEX anonymous_concern_events_once_key ON anonymous_concern_events (once_key)")
+    listed = ", ".join(columns)
+    db.execute(f"INSERT INTO anonymous_concerns ({listed}) SELECT {listed} FROM concerns WHERE named = 0 ORDER BY ref")
+    events = "ref, seq, id, at, who, what, once_key"
+    db.execute(
+        f"INSERT INTO anonymous_concern_events ({events}) SELECT {events} FROM concern_events "
+        "WHERE ref IN (SELECT ref FROM anonymous_concerns) ORDER BY ref, seq"
+    )
+    db.execute("DELETE FROM concern_events WHERE ref IN (SELECT ref FROM anonymous_concerns)")
+    db.execute("DELETE FROM concerns WHERE named = 0")
+    _rebuild(db, "concerns")
+    _rebuild(db, "concern_events")
+    db.execute(f"CREATE VIEW every_concern AS SELECT {listed} FROM concerns UNION ALL SELECT {listed} FROM anonymous_concerns")
+    db.execute(
+        f"CREATE VIEW every_concern_event AS SELECT {events} FROM concern_events UNION ALL SELECT {events} FROM anonymous_concern_events"
+    )
+    # An anonymous concern's deliveries keep only coarse times, and none
+    # once delivered (bot/store/outbox.py).
+    db["outbox"].add_column("coarse", int, not_null_default=0)
+    # Their deliveries, apart from named ones' (bot/store/outbox.py).
+    out_cols = [r[1] for r in db.execute("pragma table_info(outbox)")]
+    out_types = {r[1]: r[2] or "TEXT" for r in db.execute("pragma table_info(outbox)")}
+    out_body = ", ".join(f"{c} {out_types[c]}" for c in out_cols if c not in ("key", "id"))
+    db.execute(f"CREATE TABLE anonymous_outbox (key TEXT PRIMARY KEY, id INTEGER NOT NULL, seq INTEGER NOT NULL, {out_body}) WITHOUT ROWID")
+    db.execute("CREATE UNIQUE INDEX anonymous_outbox_id ON anonymous_outbox (id)")
+    db.execute("CREATE INDEX anonymous_outbox_due ON anonymous_outbox (state, next_attempt_at)")
+    mine = "(key LIKE 'concern:%' AND substr(key, 9, 6) IN (SELECT ref FROM anonymous_concerns))"
+    others = ", ".join(c for c in out_cols if c not in ("key", "id", "coarse", "created_at", "next_attempt_at", "ref"))
+    db.execute(
+        f"INSERT INTO anonymous_outbox (key, id, seq, coarse, created_at, next_attempt_at, ref, {others}) "
+        f"SELECT key, -abs(random() % 4611686018427387903) - 1, "
+        "(SELECT count(*) FROM outbox o WHERE o.post_key IS outbox.post_key AND o.id <= outbox.id), 1, "
+        f"CASE WHEN state = 'delivered' THEN '' ELSE substr(created_at, 1, 13) || ':00:00+00:00' END, "
+        f"CASE WHEN state = 'delivered' THEN '' ELSE substr(created_at, 1, 13) || ':00:00+00:00' END, '', {others} "
+        f"FROM outbox WHERE {mine} ORDER BY key"
+    )
+    db.execute(f"DELETE FROM outbox WHERE {mine}")
+    _rebuild(db, "outbox", renumber="id")
+    listed_out = ", ".join(out_cols)
+    db.execute(f"CREATE VIEW every_outbox AS SELECT {listed_out} FROM outbox UNION ALL SELECT {listed_out} FROM anonymous_outbox")
+    # Where their posts landed, apart from named ones' (bot/store/outbox.py).
+    db.execute(
+        "CREATE TABLE anonymous_posted (via TEXT NOT NULL, address_kind TEXT NOT NULL, address_id TEXT NOT NULL, key TEXT NOT NULL, "
+        "ref TEXT, PRIMARY KEY (via, address_kind, address_id, key)) WITHOUT ROWID"
+    )
+    moved = "(SELECT 'concern:' || ref FROM anonymous_concerns)"
+    db.execute(f"INSERT INTO anonymous_posted SELECT via, address_kind, address_id, key, ref FROM posted WHERE key IN {moved}")
+    db.execute(f"DELETE FROM posted WHERE key IN {moved}")
+    _rebuild(db, "posted")
+    db.execute("CREATE VIEW every_posted AS SELECT via, address_kind, address_id, key, ref FROM posted "
+               "UNION ALL SELECT via, address_kind, address_id, key, ref FROM anonymous_posted")
+    # Their escalation jobs, apart from named ones' (bot/store/schedule.py).
+    db.execute(
+        "CREATE TABLE anonymous_jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, "
+        "trigger TEXT NOT NULL, next_run_at TEXT NOT NULL, version TEXT NOT NULL, lease_until TEXT, lease_owner TEXT) WITHOUT ROWID"
+    )
+    theirs = "kind LIKE 'concern:%' AND json_extract(payload, '$.ref') IN (SELECT ref FROM anonymous_concerns)"
+    db.execute(f"INSERT INTO anonymous_jobs SELECT * FROM scheduled_jobs WHERE {theirs} ORDER BY id")
+    db.execute(f"DELETE FROM scheduled_jobs WHERE {theirs}")
+    _rebuild(db, "scheduled_jobs")
+    db.execute("CREATE VIEW every_job AS SELECT * FROM scheduled_jobs UNION ALL SELECT * FROM anonymous_jobs")

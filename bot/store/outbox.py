@@ -1,15 +1,31 @@
-"""The persisted outbox: nothing addressed elsewhere is lost to a crash."""
+"""The persisted outbox: nothing addressed elsewhere is lost to a crash.
+
+A delivery queued with a coarse moment (``coarse_at``: an anonymous
+reporter's concern, bot/store/concerns.py) is kept apart, in
+``anonymous_outbox`` (and where its post landed in ``anonymous_posted``),
+never in a sequence or a page with named deliveries, and is stored with
+that moment as both its times, never the exact one; a retry puts it back to that moment
+(so it is due again at once, paced by the courier's passes), and once it
+is delivered its times are blanked. Only while a send is in flight (the
+two-minute lease) does its row hold an exact time.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.store.core import Store
+
+
+EVERY_POSTED = "every_posted"
+EVERY_OUTBOX = "every_outbox"
+ANONYMOUS_OUTBOX = "anonymous_outbox"
 
 
 @dataclass
@@ -28,32 +44,54 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _table(item_id: int) -> str:
+    """Which table holds a delivery: coarse ones have negative random ids."""
+    return ANONYMOUS_OUTBOX if item_id < 0 else "outbox"
+
+
+def _order(table: str) -> str:
+    """The column that orders versions of one keyed post in ``table``."""
+    return "seq" if table == ANONYMOUS_OUTBOX else "id"
+
+
 class Outbox:
     def __init__(self, store: "Store"):
         self._store = store
 
     async def enqueue(
         self, key: str, via: str, address_kind: str, address_id: str, reply: dict[str, Any], now: dt.datetime,
-        post_key: str | None = None,
+        post_key: str | None = None, coarse_at: dt.datetime | None = None,
     ) -> bool:
         """Store a delivery; False if one with this key already exists. A
-        keyed post replaces an older version of itself still waiting."""
+        keyed post replaces an older version of itself still waiting.
+
+        With ``coarse_at`` (an anonymous concern's post) the delivery goes
+        to ``anonymous_outbox``: WITHOUT ROWID, keyed by its key, under a
+        negative random id, so it takes no place in the named deliveries'
+        sequence or pages; versions of one post are ordered by ``seq``."""
 
         def write() -> bool:
             db = self._store.db
+            table = ANONYMOUS_OUTBOX if coarse_at is not None else "outbox"
+            row = {
+                "key": key, "via": via, "address_kind": address_kind, "address_id": address_id,
+                "reply": json.dumps(reply), "state": "pending", "attempts": 0,
+                "next_attempt_at": _iso(coarse_at or now), "ref": "", "last_error": "",
+                "created_at": _iso(coarse_at or now), "post_key": post_key, "coarse": int(coarse_at is not None),
+            }
             try:
                 with db.atomic():
-                    db["outbox"].insert(
-                        {
-                            "key": key, "via": via, "address_kind": address_kind, "address_id": address_id,
-                            "reply": json.dumps(reply), "state": "pending", "attempts": 0,
-                            "next_attempt_at": _iso(now), "ref": "", "last_error": "", "created_at": _iso(now),
-                            "post_key": post_key,
-                        }
-                    )
+                    if db.execute(f"select 1 from {EVERY_OUTBOX} where key = ?", [key]).fetchone():
+                        return False
+                    if coarse_at is not None:
+                        row["id"] = -(secrets.randbelow(2**62) + 1)
+                        row["seq"] = db.execute(
+                            f"select coalesce(max(seq), 0) + 1 from {ANONYMOUS_OUTBOX} where post_key = ?", [post_key]
+                        ).fetchone()[0]
+                    db[table].insert(row)
                     if post_key is not None:
                         db.execute(
-                            "update outbox set state = 'superseded', reply = '{}' where via = ? and address_kind = ? "
+                            f"update {table} set state = 'superseded', reply = '{{}}' where via = ? and address_kind = ? "
                             "and address_id = ? and post_key = ? and state = 'pending' and key != ?",
                             [via, address_kind, address_id, post_key, key],
                         )
@@ -65,7 +103,7 @@ class Outbox:
 
     async def due(self, now: dt.datetime, limit: int = 50) -> list[OutboxItem]:
         def read() -> list[OutboxItem]:
-            rows = self._store.db["outbox"].rows_where(
+            rows = self._store.db[EVERY_OUTBOX].rows_where(
                 "state in ('pending', 'sending') and next_attempt_at <= ?", [_iso(now)], order_by="id", limit=limit
             )
             return [
@@ -87,14 +125,16 @@ class Outbox:
         also waits while an older version of itself is still on its way, so
         an old status can never land after a newer one.
         """
+        table = _table(item_id)
+        order = _order(table)
 
         def write() -> bool:
             cursor = self._store.db.execute(
-                "update outbox set state = 'sending', next_attempt_at = ? "
+                f"update {table} set state = 'sending', next_attempt_at = ? "
                 "where id = ? and state in ('pending', 'sending') and next_attempt_at <= ? "
-                "and not (post_key is not null and exists (select 1 from outbox older where older.post_key = outbox.post_key "
-                "and older.via = outbox.via and older.address_kind = outbox.address_kind and older.address_id = outbox.address_id "
-                "and older.id < outbox.id and older.state in ('pending', 'sending')))",
+                f"and not (post_key is not null and exists (select 1 from {table} older where older.post_key = {table}.post_key "
+                f"and older.via = {table}.via and older.address_kind = {table}.address_kind and older.address_id = {table}.address_id "
+                f"and older.{order} < {table}.{order} and older.state in ('pending', 'sending')))",
                 [_iso(lease_until), item_id, _iso(now)],
             )
             return cursor.rowcount == 1
@@ -102,41 +142,62 @@ class Outbox:
         return await self._store.run(write)
 
     async def mark_delivered(self, item_id: int, ref: str) -> None:
-        # The text is not kept once it has arrived: the platform has it now.
+        # The text is not kept once it has arrived: the platform has it now;
+        # nor, for a coarse delivery, any time, or the platform's reference
+        # (a Slack message's is its exact time).
         await self._store.run(
-            lambda: self._store.db["outbox"].update(item_id, {"state": "delivered", "ref": ref, "reply": "{}", "last_error": ""})
+            lambda: self._store.db.execute(
+                f"update {_table(item_id)} set state = 'delivered', reply = '{{}}', last_error = '', "
+                "ref = case when coarse = 1 then '' else ? end, "
+                "created_at = case when coarse = 1 then '' else created_at end, "
+                "next_attempt_at = case when coarse = 1 then '' else next_attempt_at end where id = ?",
+                [ref, item_id],
+            )
         )
 
     async def retry_later(self, item_id: int, attempts: int, when: dt.datetime, error: str) -> None:
         await self._store.run(
-            lambda: self._store.db["outbox"].update(
-                item_id, {"state": "pending", "attempts": attempts, "next_attempt_at": _iso(when), "last_error": error[:300]}
+            lambda: self._store.db.execute(
+                f"update {_table(item_id)} set state = 'pending', attempts = ?, last_error = ?, "
+                "next_attempt_at = case when coarse = 1 then created_at else ? end where id = ?",
+                [attempts, error[:300], _iso(when), item_id],
             )
         )
 
     async def mark_failed(self, item_id: int, error: str) -> None:
-        await self._store.run(lambda: self._store.db["outbox"].update(item_id, {"state": "failed", "last_error": error[:300]}))
+        await self._store.run(
+            lambda: self._store.db.execute(
+                f"update {_table(item_id)} set state = 'failed', last_error = ?, "
+                "next_attempt_at = case when coarse = 1 then created_at else next_attempt_at end where id = ?",
+                [error[:300], item_id],
+            )
+        )
 
     async def counts(self) -> dict[str, int]:
         def read() -> dict[str, int]:
-            return dict(self._store.db.execute("select state, count(*) from outbox group by state").fetchall())
+            return dict(self._store.db.execute(f"select state, count(*) from {EVERY_OUTBOX} group by state").fetchall())
 
         return await self._store.run(read)
 
     async def posted_ref(self, via: str, kind: str, address_id: str, key: str) -> str | None:
         def read() -> str | None:
             row = self._store.db.execute(
-                "select ref from posted where via = ? and address_kind = ? and address_id = ? and key = ?",
+                f"select ref from {EVERY_POSTED} where via = ? and address_kind = ? and address_id = ? and key = ?",
                 [via, kind, address_id, key],
             ).fetchone()
             return row[0] if row else None
 
         return await self._store.run(read)
 
-    async def remember_posted(self, via: str, kind: str, address_id: str, key: str, ref: str) -> None:
+    async def remember_posted(self, via: str, kind: str, address_id: str, key: str, ref: str, apart: bool = False) -> None:
+        """Where a keyed post landed. ``apart`` (a coarse delivery: an
+        anonymous concern's) keeps it in ``anonymous_posted``, WITHOUT ROWID,
+        never in order among named concerns' posts."""
+        table = "anonymous_posted" if apart else "posted"
         await self._store.run(
-            lambda: self._store.db["posted"].upsert(
-                {"via": via, "address_kind": kind, "address_id": address_id, "key": key, "ref": ref},
-                pk=("via", "address_kind", "address_id", "key"),
+            lambda: self._store.db.execute(
+                f"INSERT INTO {table} (via, address_kind, address_id, key, ref) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (via, address_kind, address_id, key) DO UPDATE SET ref = excluded.ref",
+                [via, kind, address_id, key, ref],
             )
         )

@@ -113,7 +113,6 @@ import os
 import random
 import secrets
 import struct
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 

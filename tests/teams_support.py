@@ -139,8 +139,19 @@ class Teams:
         self.runtime = runtime
         self.connector = connector
 
+    @property
+    def platform(self):
+        from bot.channels.teams.platform import TEAMS
+
+        return self.client.server.app[TEAMS]
+
     async def post(self, body: Any, **headers: str):
-        return await self.client.post("/api/messages", json=body, headers=headers or None)
+        """Post an activity and wait for its turn to finish, replies included
+        (Teams is answered first; the replies go out afterwards)."""
+        response = await self.client.post("/api/messages", json=body, headers=headers or None)
+        await response.read()
+        await self.platform.settle(10)
+        return response
 
     async def say(self, text: str, **extra: Any) -> list[Call]:
         """Send a message; return the calls the bot made while answering it."""

@@ -41,6 +41,9 @@ class FakeConnector:
     refused: dict[str, int] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)
     url: str = ""
+    # To play a slow connector: each call waits this long, or until ``held`` is set.
+    delay: float = 0.0
+    held: asyncio.Event | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def refuse(self, conversation: str, status: int) -> None:
@@ -55,6 +58,10 @@ class FakeConnector:
 
     async def _activity(self, request: web.Request) -> web.Response:
         conversation = request.match_info["conversation"]
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.held is not None:
+            await self.held.wait()
         if conversation in self.refused:
             status = self.refused[conversation]
             self.refusals.append(conversation)

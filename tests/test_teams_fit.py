@@ -157,15 +157,9 @@ async def test_a_message_is_acknowledged_at_once_while_the_connector_hangs(teams
     assert len(rows) == 1
 
 
-async def test_a_slow_connector_gets_every_reply_once_after_the_acknowledgement(teams: Teams, monkeypatch):
+async def test_a_slow_connector_gets_every_reply_once_after_the_acknowledgement(teams: Teams):
     calls = teams.connector.calls
-    answer = teams.connector._activity
-
-    async def slowly(request):
-        await asyncio.sleep(1.0)
-        return await answer(request)
-
-    monkeypatch.setattr(teams.connector, "_activity", slowly)
+    teams.connector.delay = 1.0
     body = activity(teams.connector, text="help")
     started = time.monotonic()
     first, again = await asyncio.gather(*(teams.client.post("/api/messages", json=body) for _ in range(2)))
@@ -175,16 +169,9 @@ async def test_a_slow_connector_gets_every_reply_once_after_the_acknowledgement(
     assert len(teams.connector.to("a:chat-ada")) == 1
 
 
-async def test_a_card_press_is_answered_without_waiting_for_the_replies_it_sends(teams: Teams, monkeypatch):
+async def test_a_card_press_is_answered_without_waiting_for_the_replies_it_sends(teams: Teams):
     [start] = await teams.say("concern")
-    answer = teams.connector._activity
-    release = asyncio.Event()
-
-    async def stalled(request):
-        await release.wait()
-        return await answer(request)
-
-    monkeypatch.setattr(teams.connector, "_activity", stalled)
+    release = teams.connector.held = asyncio.Event()
     from tests.teams_support import pressed
 
     press = activity(teams.connector, "invoke", name="adaptiveCard/action",
@@ -193,10 +180,11 @@ async def test_a_card_press_is_answered_without_waiting_for_the_replies_it_sends
     response = await teams.client.post("/api/messages", json=press)
     assert response.status == 200 and time.monotonic() - started < 0.5
     assert (await response.json())["statusCode"] == 200
+    assert teams.connector.calls[-1] is not None and len(teams.connector.calls) == 1  # only the card it was pressed on
     release.set()
     await teams.platform.settle(5)
-    [form] = teams.connector.calls[-1:]
-    assert form.card is not None  # the form was sent after the answer
+    [_, form] = teams.connector.calls
+    assert form.card is not None and form.card != start.card  # the form, sent after the answer
 
 
 async def test_a_turn_that_outlives_its_time_is_stopped_and_logged(teams: Teams, hanging: HangingConnector, caplog):
@@ -208,3 +196,23 @@ async def test_a_turn_that_outlives_its_time_is_stopped_and_logged(teams: Teams,
         await platform.settle(3)
     assert not platform._turns
     assert "took longer than" in caplog.text
+
+
+async def test_messages_in_one_conversation_are_still_answered_in_the_order_they_came(teams: Teams, monkeypatch):
+    handle = teams.runtime.engine.handle
+    first_in = asyncio.Event()
+
+    async def slow_first(msg, **kwargs):
+        if msg.text == "help":  # the first message takes its time
+            first_in.set()
+            await asyncio.sleep(0.3)
+        return await handle(msg, **kwargs)
+
+    monkeypatch.setattr(teams.runtime.engine, "handle", slow_first)
+    await teams.client.post("/api/messages", json=activity(teams.connector, text="help"))
+    await first_in.wait()
+    await teams.client.post("/api/messages", json=activity(teams.connector, text="what is peer support"))
+    await teams.platform.settle(5)
+    [first, second] = teams.connector.to("a:chat-ada")
+    [plain_help] = await teams.say("help")
+    assert first.text == plain_help.text and second.text != plain_help.text

@@ -16,7 +16,8 @@ replies go out afterwards, so a connector that is slow or unreachable (the
 connector client retries for seconds) never holds Teams' request open. An
 invoke needs its answer in the response body, so the request waits only
 until the bot has decided that answer (``answered``), never on the other
-messages the turn sends. Turns are bounded by ``turn_seconds``, failures
+messages the turn sends. Messages in one conversation keep their order.
+Turns are bounded by ``turn_seconds``, failures
 are logged by kind only, and ``stop`` lets running turns finish briefly,
 then cancels them.
 """
@@ -92,6 +93,7 @@ class TeamsPlatform:
         self._refresher: asyncio.Task | None = None
         self._notices: set[asyncio.Task] = set()
         self._turns: set[asyncio.Task] = set()
+        self._last_turn: dict[str, asyncio.Task] = {}  # the latest message turn of each conversation
         self.turn_seconds, self.invoke_seconds, self.drain_seconds = TURN_SECONDS, INVOKE_SECONDS, DRAIN_SECONDS
         if not self.app_id:
             log.warning(
@@ -168,9 +170,16 @@ class TeamsPlatform:
     def _begin_turn(self, checked: Any, activity: Activity) -> tuple[asyncio.Task, "asyncio.Future[tuple[int, Any]]"]:
         """Run the turn in the background; the future gets the invoke answer as soon as it is decided."""
         answered: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+        # Messages in one conversation are still handled one after another, in
+        # the order they came (Teams no longer waits for one before sending the
+        # next); invokes need their answer now, so they don't queue.
+        key = activity.conversation.id if activity.type != "invoke" and activity.conversation else None
+        before = self._last_turn.get(key) if key else None
 
         async def turn() -> Any:
             answer_slot.set(answered)
+            if before is not None:
+                await asyncio.wait({before})
             try:
                 return await asyncio.wait_for(self.adapter.process_activity(checked, activity, self.bot.on_turn), self.turn_seconds)
             except asyncio.TimeoutError:
@@ -185,6 +194,9 @@ class TeamsPlatform:
         task = asyncio.get_running_loop().create_task(turn(), name=f"teams-turn-{activity.type}")
         self._turns.add(task)
         task.add_done_callback(self._turns.discard)
+        if key:
+            self._last_turn[key] = task
+            task.add_done_callback(lambda done: self._last_turn.pop(key, None) if self._last_turn.get(key) is done else None)
         return task, answered
 
     # -- the endpoint --------------------------------------------------------

@@ -41,6 +41,9 @@ class FakeConnector:
     refused: dict[str, int] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)
     url: str = ""
+    # To play a slow connector: each call waits this long, or until ``held`` is set.
+    delay: float = 0.0
+    held: asyncio.Event | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def refuse(self, conversation: str, status: int) -> None:
@@ -55,6 +58,10 @@ class FakeConnector:
 
     async def _activity(self, request: web.Request) -> web.Response:
         conversation = request.match_info["conversation"]
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.held is not None:
+            await self.held.wait()
         if conversation in self.refused:
             status = self.refused[conversation]
             self.refusals.append(conversation)
@@ -139,8 +146,19 @@ class Teams:
         self.runtime = runtime
         self.connector = connector
 
+    @property
+    def platform(self):
+        from bot.channels.teams.platform import TEAMS
+
+        return self.client.server.app[TEAMS]
+
     async def post(self, body: Any, **headers: str):
-        return await self.client.post("/api/messages", json=body, headers=headers or None)
+        """Post an activity and wait for its turn to finish, replies included
+        (Teams is answered first; the replies go out afterwards)."""
+        response = await self.client.post("/api/messages", json=body, headers=headers or None)
+        await response.read()
+        await self.platform.settle(10)
+        return response
 
     async def say(self, text: str, **extra: Any) -> list[Call]:
         """Send a message; return the calls the bot made while answering it."""

@@ -134,10 +134,12 @@ async def test_an_anonymous_form_drops_who_sent_it_and_answers_in_the_card(teams
 
 
 async def test_a_submission_with_broken_data_gets_a_plain_answer(teams: Teams, demo: Demo):
+    # HTTP 200 with the problem in the body: Teams shows it by the card, which stays as it was.
     response = await teams.press({"peerbot": {"kind": "form", "form": "demo:mood", "hidden": "nope"}})
-    assert "didn't come through properly" in card_text(response["value"])
+    assert response["statusCode"] == 400 and response["type"] == "application/vnd.microsoft.error"
+    assert "didn't come through properly" in response["value"]["message"]
     response = await teams.press({"peerbot": {"kind": "action", "id": "demo:ack", "value": "x" * 50_000}})
-    assert "more than I can take in" in card_text(response["value"])
+    assert response["statusCode"] == 400 and "more than I can take in" in response["value"]["message"]
 
 
 async def test_an_older_client_submits_with_a_message_and_the_card_is_updated(teams: Teams, demo: Demo):

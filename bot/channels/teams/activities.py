@@ -13,6 +13,8 @@ through the courier.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import html
 import logging
 import re
@@ -38,6 +40,51 @@ PRIVATE_ELSEWHERE = (
     "I'd rather answer that one just between us. Open a chat with me (find peerbot under Apps) "
     "and I'll reply there."
 )
+
+
+ERROR = "application/vnd.microsoft.error"
+DONE = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"}
+NOT_OURS = "That card isn't one of peerbot's, so I can't act on it. Anything I sent you still works."
+NOT_A_COMMAND = "I don't have that one. You can type help in our chat to see what I can do."
+WENT_WRONG = "Something went wrong on my side and I couldn't finish that. Trying again in a moment may work; nothing you did caused it."
+# Where the running turn puts its invoke answer the moment it is decided, so
+# the request can return it while the turn goes on sending (platform.py).
+answer_slot: contextvars.ContextVar["asyncio.Future[tuple[int, Any]] | None"] = contextvars.ContextVar("teams_invoke_answer", default=None)
+
+
+def universal_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """A Universal Action problem as Teams wants it: HTTP 200, the status in the body."""
+    return {"statusCode": status, "type": ERROR, "value": {"code": code, "message": message}}
+
+
+def task_card(text: str) -> dict[str, Any]:
+    """A small dialog (task module) saying ``text``."""
+    return dialog_response(cards.reply_card(Reply(text=text), "dialog"))
+
+
+def failure_answer(name: str | None) -> dict[str, Any]:
+    """The invoke answer for a turn that failed on our side."""
+    if name == "adaptiveCard/action":
+        return universal_error(500, "InternalError", WENT_WRONG)
+    if name and name.startswith(("composeExtension/", "task/")):
+        return {"task": {"type": "message", "value": WENT_WRONG}}
+    return {"error": "peerbot couldn't finish this request"}
+
+
+def strip_bot_mention(activity: Activity) -> None:
+    """Remove "@peerbot" from the text, reading mention entities tolerantly:
+    one without ``mentioned``, ``text`` or an id (or not an object at all) is
+    skipped, so a malformed entity never costs the person their answer."""
+    bot = activity.recipient.id if activity.recipient else None
+    text = activity.text or ""
+    for entity in activity.entities or []:
+        data = {**(getattr(entity, "additional_properties", None) or {}), "type": getattr(entity, "type", None)}
+        mentioned, said = data.get("mentioned"), data.get("text")
+        if data["type"] != "mention" or not isinstance(mentioned, dict) or not isinstance(said, str) or not said:
+            continue
+        if bot and mentioned.get("id") == bot:
+            text = text.replace(said, "")
+    activity.text = text
 
 
 def plain(content: str) -> str:
@@ -135,7 +182,7 @@ class TeamsBot(Bot):
             if (activity.name or "").startswith("composeExtension/"):
                 await self.answer(context, 200, {"task": {"type": "message", "value": "Done."}})
             else:
-                await self.answer(context, 200, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"})
+                await self.answer(context, 200, DONE)
         return False
 
     async def on_message(self, context: TurnContext) -> None:
@@ -149,7 +196,7 @@ class TeamsBot(Bot):
             await self.on_card(context, data, invoke=False)
             return
         await self.remember(activity)
-        TurnContext.remove_recipient_mention(activity)
+        strip_bot_mention(activity)
         text = (activity.text or "").strip()
         if text.lower() == BIND_WORD and activity.conversation.conversation_type == "channel":
             await self.bind_here(context)
@@ -193,27 +240,48 @@ class TeamsBot(Bot):
         activity, name = context.activity, context.activity.name
         try:
             if name == "adaptiveCard/action":
+                # Teams shows a generic error for anything but HTTP 200: problems go in the body.
                 data = cards.read(_get(activity.value, "action", "data"))
                 if data is None:
-                    return await self.answer(context, 400, {"statusCode": 400, "type": "application/vnd.microsoft.error", "value": {"code": "BadRequest", "message": "That card isn't one of peerbot's."}})
+                    return await self.answer(context, 200, universal_error(400, "BadRequest", NOT_OURS))
                 return await self.on_card(context, data, invoke=True)
             if name == "composeExtension/fetchTask" and _get(activity.value, "commandId") == FLAG_COMMAND:
                 return await self.on_flag(context)
-            if name == "composeExtension/submitAction":
+            if name in ("composeExtension/fetchTask", "task/fetch"):
+                return await self.answer(context, 200, task_card(NOT_A_COMMAND))
+            if name in ("composeExtension/submitAction", "task/submit"):
                 data = cards.read(_get(activity.value, "data"))
                 if data is None:
-                    return await self.answer(context, 200, {"task": {"type": "message", "value": "That dialog isn't one of peerbot's."}})
+                    return await self.answer(context, 200, {"task": {"type": "message", "value": "That dialog isn't one of peerbot's, so I left it alone."}})
                 return await self.on_card(context, data, invoke=True, surface="dialog")
         except cards.CardDataError as exc:
             return await self.answer_problem(context, str(exc))
         await self.answer(context, 400, {"error": "peerbot doesn't handle this kind of request."})
 
     async def answer(self, context: TurnContext, status: int, body: Any) -> None:
+        """The invoke's answer: kept for botbuilder, and handed at once to the waiting request."""
         await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body)))
+        slot = answer_slot.get()
+        if slot is not None and not slot.done():
+            slot.set_result((status, body))
+
+    async def tell_of_failure(self, context: TurnContext) -> None:
+        """A turn failed on our side: an invoke still gets an answer Teams can show, a message a kind word."""
+        activity = context.activity
+        try:
+            if activity.type == ActivityTypes.invoke:
+                slot = answer_slot.get()
+                if slot is None or not slot.done():
+                    await self.answer(context, 200, failure_answer(activity.name))
+            elif activity.type == ActivityTypes.message:
+                await context.send_activity(WENT_WRONG)
+        except Exception as exc:  # the connector may be what failed
+            log.warning("teams: couldn't say a turn failed: %s", exc.__class__.__name__)
 
     async def answer_problem(self, context: TurnContext, text: str) -> None:
         if context.activity.name == "adaptiveCard/action":
-            await self.answer(context, 200, card_response(cards.reply_card(Reply(text=text))))
+            # Teams shows the message by the card, which stays as it was (a form keeps what was typed).
+            await self.answer(context, 200, universal_error(400, "BadRequest", text))
         else:
             await self.answer(context, 200, dialog_response(cards.reply_card(Reply(text=text), "dialog")))
 
@@ -225,8 +293,10 @@ class TeamsBot(Bot):
             quoted = quoted[: limit - 1] + "…"
         msg = self.inbound(activity, action=Action(id="concern:flag", value=quoted)).model_copy(update={"direct": True})
         replies = await self.runtime.engine.handle(msg, shows_forms=True)
-        here = await self.send_elsewhere(msg, replies)
+        secrets: list[Reply] = []
+        here = await self.send_elsewhere(msg, replies, secrets)
         await self.answer(context, 200, dialog_response(cards.replies_card(here, "dialog")))
+        await self.send_secrets(secrets)
 
     async def on_card(self, context: TurnContext, data: cards.Pressed | cards.Submitted, *, invoke: bool, surface: cards.Surface = "message") -> None:
         activity = context.activity
@@ -245,21 +315,27 @@ class TeamsBot(Bot):
         replies = await self.runtime.engine.handle(msg, shows_forms=True)
 
         if isinstance(data, cards.Pressed) and surface == "message" and not data.in_place:
+            if invoke:  # answered before the replies go out, so Teams isn't kept waiting on them
+                await self.answer(context, 200, DONE)
             await self.deliver(context, msg, replies)
-            if invoke:
-                await self.answer(context, 200, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"})
             return
 
-        here = await self.send_elsewhere(msg, replies)
+        # Queued replies are a quick local write, kept before the answer so
+        # none is lost; private ones (sent at once) go out after it.
+        secrets: list[Reply] = []
+        here = await self.send_elsewhere(msg, replies, secrets if invoke else None)
         if not here and isinstance(data, cards.Pressed) and surface == "message":
             if invoke:  # nothing to show here: the card stays as it is
-                await self.answer(context, 200, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done"})
+                await self.answer(context, 200, DONE)
+            await self.send_secrets(secrets)
             return
         shown = self.surface_card(data, here, surface)
         if surface == "dialog":
             await self.answer(context, 200, dialog_response(shown) if here else {"task": {"type": "message", "value": "Done."}})
+            await self.send_secrets(secrets)
         elif invoke:
             await self.answer(context, 200, card_response(shown))
+            await self.send_secrets(secrets)
         elif activity.reply_to_id:
             await context.update_activity(Activity(id=activity.reply_to_id, type=ActivityTypes.message, attachments=[cards.attachment(shown)]))
         else:
@@ -282,15 +358,23 @@ class TeamsBot(Bot):
         to = reply.to
         return to.kind == "here" or (to.kind == "user" and to.target == msg.user and to.via == NAME and msg.direct)
 
-    async def send_elsewhere(self, msg: Inbound, replies: list[Reply]) -> list[Reply]:
-        """Queue replies meant for other people or channels; return the rest."""
+    async def send_elsewhere(self, msg: Inbound, replies: list[Reply], secrets: list[Reply] | None = None) -> list[Reply]:
+        """Queue replies meant for other people or channels; return the rest.
+        Given a ``secrets`` list, private replies (which the courier sends at
+        once, over the network) are put there to send after the invoke answer."""
         here = []
         for reply in replies:
             if self._is_here(reply, msg):
                 here.append(reply)
+            elif reply.secret and secrets is not None:
+                secrets.append(reply)
             else:
                 await self.runtime.courier.send(reply)
         return here
+
+    async def send_secrets(self, secrets: list[Reply]) -> None:
+        for reply in secrets:
+            await self.runtime.courier.send(reply)
 
     async def deliver(self, context: TurnContext, msg: Inbound, replies: list[Reply]) -> None:
         here = await self.send_elsewhere(msg, replies)

@@ -9,6 +9,17 @@ start. Malformed bodies, unknown activity types and missing fields get a
 4xx with a plain reason, never a traceback. An activity delivered again
 (the same id in the same conversation) is acknowledged and answered once
 (bot/store/teams.py).
+
+Teams is acknowledged first. A turn runs as a background task, apart from
+the request: a message (or an install) is answered 201 at once, and its
+replies go out afterwards, so a connector that is slow or unreachable (the
+connector client retries for seconds) never holds Teams' request open. An
+invoke needs its answer in the response body, so the request waits only
+until the bot has decided that answer (``answered``), never on the other
+messages the turn sends. Messages in one conversation keep their order.
+Turns are bounded by ``turn_seconds``, failures
+are logged by kind only, and ``stop`` lets running turns finish briefly,
+then cancels them.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity
 
 from bot.channels.base import Address
-from bot.channels.teams.activities import BIND_WORD, TeamsBot
+from bot.channels.teams.activities import BIND_WORD, TeamsBot, answer_slot, failure_answer
 from bot.channels.teams.channel import NAME, TeamsChannel
 from bot.channels.teams.pacing import Pacer
 from bot.channels.teams.tokens import KeysUnavailable, SigningKeys, precheck, using
@@ -45,6 +56,12 @@ KNOWN_TYPES = {
 }
 NEEDS_CONVERSATION = {"message", "invoke", "conversationUpdate", "installationUpdate"}
 REFRESH_SECONDS = 30
+# Longest a turn may run in the background (its replies included) before it is cancelled.
+TURN_SECONDS = 60.0
+# Longest an invoke's request waits for the bot to decide its answer; Teams gives up at 15 s.
+INVOKE_SECONDS = 10.0
+# At shutdown, how long running turns get to finish before they are cancelled.
+DRAIN_SECONDS = 5.0
 UNREACHABLE_HELP = (
     "I couldn't reach {who} on Microsoft Teams, so a message for them is waiting undelivered ({why}). "
     "This usually means the peerbot app isn't installed for them, or was removed. Installing the app for them "
@@ -75,6 +92,9 @@ class TeamsPlatform:
         self.channel: TeamsChannel | None = None
         self._refresher: asyncio.Task | None = None
         self._notices: set[asyncio.Task] = set()
+        self._turns: set[asyncio.Task] = set()
+        self._last_turn: dict[str, asyncio.Task] = {}  # the latest message turn of each conversation
+        self.turn_seconds, self.invoke_seconds, self.drain_seconds = TURN_SECONDS, INVOKE_SECONDS, DRAIN_SECONDS
         if not self.app_id:
             log.warning(
                 "TEAMS IS RUNNING UNAUTHENTICATED at %s (PEERBOT_TEAMS_LOCAL_TESTING): anyone who can reach this "
@@ -96,6 +116,10 @@ class TeamsPlatform:
             self.keys.start()
 
     async def stop(self) -> None:
+        await self.settle(self.drain_seconds)
+        for turn in list(self._turns):
+            turn.cancel()
+        await asyncio.gather(*self._turns, return_exceptions=True)
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,9 +155,49 @@ class TeamsPlatform:
             self._notices.add(task)
             task.add_done_callback(self._notices.discard)
 
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout`` seconds) for the turns running now, their replies included."""
+        while self._turns:
+            _, pending = await asyncio.wait(set(self._turns), timeout=timeout)
+            if pending:
+                return
+
     async def _turn_failed(self, context: TurnContext, error: Exception) -> None:
         # Only the kind of failure is logged: never what anyone wrote.
         log.error("teams: a %s turn failed: %s", context.activity.type, error.__class__.__name__)
+        await self.bot.tell_of_failure(context)
+
+    def _begin_turn(self, checked: Any, activity: Activity) -> tuple[asyncio.Task, "asyncio.Future[tuple[int, Any]]"]:
+        """Run the turn in the background; the future gets the invoke answer as soon as it is decided."""
+        answered: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+        # Messages in one conversation are still handled one after another, in
+        # the order they came (Teams no longer waits for one before sending the
+        # next); invokes need their answer now, so they don't queue.
+        key = activity.conversation.id if activity.type != "invoke" and activity.conversation else None
+        before = self._last_turn.get(key) if key else None
+
+        async def turn() -> Any:
+            answer_slot.set(answered)
+            if before is not None:
+                await asyncio.wait({before})
+            try:
+                return await asyncio.wait_for(self.adapter.process_activity(checked, activity, self.bot.on_turn), self.turn_seconds)
+            except asyncio.TimeoutError:
+                log.warning("teams: a %s turn took longer than %.0f s and was stopped", activity.type, self.turn_seconds)
+            except Exception as exc:  # the adapter's own failures (a connector it can't build, say)
+                log.error("teams: a %s turn failed outside the bot: %s", activity.type, exc.__class__.__name__)
+            finally:
+                if not answered.done():
+                    answered.cancel()
+            return None
+
+        task = asyncio.get_running_loop().create_task(turn(), name=f"teams-turn-{activity.type}")
+        self._turns.add(task)
+        task.add_done_callback(self._turns.discard)
+        if key:
+            self._last_turn[key] = task
+            task.add_done_callback(lambda done: self._last_turn.pop(key, None) if self._last_turn.get(key) is done else None)
+        return task, answered
 
     # -- the endpoint --------------------------------------------------------
 
@@ -157,6 +221,10 @@ class TeamsPlatform:
         problem = self._check(body)
         if problem:
             return _problem(400, problem)
+        entities = body.get("entities")
+        if entities is not None:
+            # Entities that aren't objects (or have no type) are dropped: a bad one costs nothing.
+            body["entities"] = [e for e in entities if isinstance(e, dict) and isinstance(e.get("type"), str)] if isinstance(entities, list) else None
         if not self._our_tenant(body):
             return _problem(403, "this bot serves another organisation")
         try:
@@ -168,13 +236,32 @@ class TeamsPlatform:
             checked = await self._authenticate(auth, activity)
             if isinstance(checked, web.Response):
                 return checked
-        response = await self.adapter.process_activity(checked, activity, self.bot.on_turn)
-        if response is None:
+        task, answered = self._begin_turn(checked, activity)
+        if activity.type == "invoke":
+            return await self._invoke_answer(activity, task, answered)
+        if activity.delivery_mode == "expectReplies":  # the replies travel in the response body
+            return self._response(await asyncio.shield(task))
+        return web.Response(status=201)
+
+    async def _invoke_answer(self, activity: Activity, task: asyncio.Task, answered: "asyncio.Future[tuple[int, Any]]") -> web.Response:
+        """The invoke's answer, as soon as the bot has decided it (the turn may go on sending)."""
+        await asyncio.wait({task, answered}, timeout=self.invoke_seconds, return_when=asyncio.FIRST_COMPLETED)
+        if answered.done() and not answered.cancelled():
+            status, body = answered.result()
+            return web.json_response(body.serialize() if hasattr(body, "serialize") else body, status=status)
+        if task.done():
+            return self._response(task.result())
+        log.warning("teams: an invoke wasn't answered within %.0f s", self.invoke_seconds)
+        return web.json_response(failure_answer(activity.name), status=200)
+
+    @staticmethod
+    def _response(result: Any) -> web.Response:
+        if result is None:
             return web.Response(status=201)
-        body = response.body
+        body = result.body
         if hasattr(body, "serialize"):
             body = body.serialize()
-        return web.json_response(body, status=response.status or 200)
+        return web.json_response(body, status=result.status or 200)
 
     async def _authenticate(self, auth: str, activity: Activity) -> Any:
         """botbuilder's token validation, with keys from ``self.keys``: its

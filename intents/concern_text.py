@@ -94,7 +94,7 @@ def concern_form(*, anonymous: bool, can_relay: bool, initial: dict[str, str] | 
             name="about",
             label="Is it about a peer supervisor?",
             kind=FieldKind.choice,
-            options=[Option(label="No", value="no"), Option(label="Yes: send it to the backup channel instead", value="yes")],
+            options=[Option(label="No", value="no"), Option(label="Yes: keep it away from the peer supervisors' channel", value="yes")],
             initial=initial.get("about", "no"),
         ),
     ]
@@ -183,7 +183,10 @@ def post_text(row: dict[str, Any], events: list[dict[str, Any]], *, lead: str = 
     lines.append(f"Concern {row['ref']} · {CATEGORIES.get(row['category'], row['category'])}")
     lines.append(who_line(row))
     if row.get("about_supervisor"):
-        lines.append("It is about a peer supervisor, so it came to this channel instead of the supervisors' one.")
+        if to_admins_via(row.get("destination")) is not None:
+            lines.append("It is about a peer supervisor, so it came to the bot's admins directly instead of the supervisors' channel.")
+        else:
+            lines.append("It is about a peer supervisor, so it came to this channel instead of the supervisors' one.")
     if row.get("released_with"):
         lines.append(f"Held until others on the same team raised the same; sent together: {row['released_with']}.")
     lines += ["", row["body"] if row.get("body") is not None else "(The text was deleted after the retention period.)", ""]
@@ -217,12 +220,40 @@ def reachable(row: dict[str, Any]) -> bool:
     return bool(row.get("relay"))
 
 
+# A concern about a peer supervisor routed to the admins is stored with this
+# destination and the platform it came from ("admins@slack"): it goes to each
+# admin in PEERBOT_ADMINS by direct message on that platform.
+ADMINS_DESTINATION = "admins@"
+
+
+def supervisor_route(settings: Any, msg_via: str) -> str | None:
+    """Where a concern about a peer supervisor goes: the backup channel; else
+    each admin directly (the fewest people, none of them necessarily a peer
+    supervisor's colleague in a channel); else the escalation channel. None
+    when nowhere is set up, and then it isn't sent at all."""
+    if settings.backup_channel:
+        return settings.backup_channel
+    if settings.admins:
+        return ADMINS_DESTINATION + msg_via
+    return settings.concern_escalation_channel or None
+
+
+def to_admins_via(destination: str | None) -> str | None:
+    """The platform of a concern routed to the admins, or None for a channel."""
+    if destination and destination.startswith(ADMINS_DESTINATION):
+        return destination[len(ADMINS_DESTINATION):]
+    return None
+
+
 def where_words(draft: Draft, settings: Any) -> str:
     if draft.about_supervisor:
-        return (
-            f"the backup channel ({settings.backup_channel}), because it's about a peer supervisor; "
-            "it doesn't go to the peer supervisors' channel"
-        )
+        if settings.backup_channel:
+            place = f"the backup channel ({settings.backup_channel})"
+        elif settings.admins:
+            place = "the bot's admins, each in a direct message"
+        else:
+            place = f"the escalation channel ({settings.concern_escalation_channel})"
+        return f"{place}, because it's about a peer supervisor; it doesn't go to the peer supervisors' channel"
     return f"the peer supervisors' channel ({settings.supervisor_channel}), where the peer supervisors read it"
 
 

@@ -56,6 +56,16 @@ from intents.concern_text import (
 REF = re.compile(r"^[A-Za-z0-9]{6}$")
 
 
+async def reader_zone(msg: Inbound, ctx: Context) -> str:
+    """The time zone to show times in for the person reading: their own
+    check-in time zone if they set one, else the organisation's. (Reading
+    the roster stores nothing, and says nothing about any concern.)"""
+    for member in await ctx.store.surveys.memberships(msg.channel, msg.user):
+        if member.tz:
+            return member.tz
+    return ctx.settings.timezone
+
+
 KEEP_DRAFTS = 500
 DRAFT_LIFE = dt.timedelta(days=7)
 GROUP_WINDOW = dt.timedelta(days=90)
@@ -217,11 +227,12 @@ class Concern(Intent):
         if not parts:
             rows = await ctx.store.concerns.listing(open_only=True)
             out = [r for r in rows if r["state"] != "held"]
+            zone = await reader_zone(msg, ctx)
             held = len(rows) - len(out)
             if not out and not held:
                 return [Reply(text="No open concerns right now.")]
             lines = [f"Open concerns ({len(out)}):"] + [
-                f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'])}" for r in out
+                f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'], zone)}" for r in out
             ]
             if held:
                 lines.append(f"And {held} held until others on the same team raise the same (not shown until then).")
@@ -423,7 +434,7 @@ class Concern(Intent):
                 recent = max(recent, await ctx.store.concerns.named_since(draft.reporter_id or "", draft.reporter_via or "", now - gate.WINDOW))
             if recent >= gate.limit:
                 free = gate.next_free(draft.person)
-                after = f" after {when(free.isoformat())}" if free else " tomorrow"
+                after = f" after {when(free.isoformat(), settings.timezone)}" if free else " tomorrow"
                 return [
                     Reply(
                         text=f"You've sent {recent} concerns in the last 24 hours, which is as many as I can pass on from one "
@@ -560,7 +571,7 @@ class Concern(Intent):
         if not lead and row.get("released_with"):
             lead = "Held until others on the same team raised the same; these go out together."
         return Reply(
-            text=post_text(row, events, lead=lead),
+            text=post_text(row, events, tz=ctx.settings.timezone, lead=lead),
             to=Destination.channel(row["destination"]),
             key=f"concern:{row['ref']}",
             dedupe=dedupe or post_key(row["ref"]),
@@ -771,13 +782,14 @@ class Concern(Intent):
         if supervisor and not reporter:
             await ctx.store.concerns.record(row["ref"], msg.user_name or msg.user, "viewed", ctx.now())
         events = await ctx.store.concerns.events(row["ref"])
-        text = status_text(row, events, with_text=reporter or supervisor)
+        text = status_text(row, events, with_text=reporter or supervisor, tz=await reader_zone(msg, ctx))
         choices = post_choices(row) if supervisor and not reporter else []
         return [Reply(text=text, choices=choices)]
 
     async def _mine(self, msg: Inbound, ctx: Context) -> list[Reply]:
         rows = await ctx.store.concerns.of_reporter(msg.user, msg.channel)
-        lines = [f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'])}" for r in rows]
+        zone = await reader_zone(msg, ctx)
+        lines = [f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'], zone)}" for r in rows]
         if not lines:
             text = "You haven't raised a concern with your name here."
         else:

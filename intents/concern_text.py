@@ -8,11 +8,11 @@ who will see what, and never what they "should" do.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from bot.model import Choice, FieldKind, Form, FormField, Option
+from intents.times import spoken_time
 
 CATEGORIES = {
     "scope": "Scope drift or co-optation",
@@ -66,11 +66,12 @@ class Draft:
     person: str | None = None  # keyed hash, for the flood gate
 
 
-def when(stamp: str | None) -> str:
+def when(stamp: str | None, tz: str) -> str:
+    """A stored moment (UTC) as the reader reads it, in ``tz``: the
+    organisation's time zone, or the person's own check-in one."""
     if not stamp:
         return ""
-    moment = dt.datetime.fromisoformat(stamp).astimezone(dt.timezone.utc)
-    return moment.strftime("%d %b %Y %H:%M UTC").lstrip("0")
+    return spoken_time(stamp, tz)
 
 
 def concern_form(*, anonymous: bool, can_relay: bool, initial: dict[str, str] | None = None, hidden: dict[str, str] | None = None) -> Form:
@@ -177,7 +178,7 @@ def who_line(row: dict[str, Any]) -> str:
     return "Anonymous; no follow-up" if not row["follow_up"] else "Anonymous"
 
 
-def post_text(row: dict[str, Any], events: list[dict[str, Any]], *, lead: str = "") -> str:
+def post_text(row: dict[str, Any], events: list[dict[str, Any]], *, tz: str, lead: str = "") -> str:
     """The supervisors' post, as it stands now."""
     lines = [lead, ""] if lead else []
     lines.append(f"Concern {row['ref']} · {CATEGORIES.get(row['category'], row['category'])}")
@@ -193,7 +194,7 @@ def post_text(row: dict[str, Any], events: list[dict[str, Any]], *, lead: str = 
     lines.append(f"Status: {STATES.get(row['state'], row['state'])}")
     for event in events:
         if event["what"] in ("acknowledged", "taken", "resolved", "escalated"):
-            lines.append(f"• {when(event['at'])}: {event['who']} {EVENTS[event['what']]}")
+            lines.append(f"• {when(event['at'], tz)}: {event['who']} {EVENTS[event['what']]}")
     if row["state"] == "resolved" and row.get("resolution"):
         lines.append(f"Note: {row['resolution']}")
     return "\n".join(lines)
@@ -294,13 +295,13 @@ def preview_text(draft: Draft, settings: Any, can_relay: bool) -> str:
         )
     elif draft.together:
         lines.append("Holding until others raise the same is only for scope drift, so this one would go now.")
-    lines += ["", "---", post_text(row, []), "---"]
+    lines += ["", "---", post_text(row, [], tz=settings.timezone), "---"]
     return "\n".join(lines)
 
 
-def status_text(row: dict[str, Any], events: list[dict[str, Any]], *, with_text: bool) -> str:
+def status_text(row: dict[str, Any], events: list[dict[str, Any]], *, with_text: bool, tz: str) -> str:
     lines = [
-        f"Concern {row['ref']} · {CATEGORIES.get(row['category'], row['category'])} · raised {when(row['created_at'])}",
+        f"Concern {row['ref']} · {CATEGORIES.get(row['category'], row['category'])} · raised {when(row['created_at'], tz)}",
         f"Status: {STATES.get(row['state'], row['state'])}",
     ]
     if with_text:
@@ -308,5 +309,5 @@ def status_text(row: dict[str, Any], events: list[dict[str, Any]], *, with_text:
         if row.get("resolution"):
             lines.append(f"Resolution note: {row['resolution']}")
     lines += ["", "Who has looked at it and acted on it:"]
-    lines += [f"• {when(e['at'])}: {e['who']} {EVENTS.get(e['what'], e['what'])}" for e in events]
+    lines += [f"• {when(e['at'], tz)}: {e['who']} {EVENTS.get(e['what'], e['what'])}" for e in events]
     return "\n".join(lines)

@@ -77,5 +77,6 @@ async def test_serve_warns_once_at_start_when_the_backup_channel_is_missing(aioh
     with caplog.at_level(logging.WARNING, logger="bot.server"):
         await aiohttp_client(create_app(make_settings(tmp_path, admins="u-root"), run_background=False))
     warnings = [r.getMessage() for r in caplog.records if r.name == "bot.server" and r.levelno == logging.WARNING]
-    assert warnings == ["PEERBOT_BACKUP_CHANNEL is not set: concerns about a peer supervisor have no backup channel; "
-                        "each admin in PEERBOT_ADMINS gets them by direct message instead."]
+    expected = ("PEERBOT_BACKUP_CHANNEL is not set: concerns about a peer supervisor have no backup channel; "
+                "each admin in PEERBOT_ADMINS gets them by direct message instead.")
+    assert warnings == [expected]

@@ -293,22 +293,33 @@ async def test_the_trend_chart_keeps_each_question_on_its_own_scale_and_shows_wh
 # -- no dead ends: the current round is always reachable with /checkin ------
 
 
+def week_times(runtime: Runtime, tz: str | None = None) -> tuple[str, str]:
+    """When this week's check-in closes and the next week's opens, as a person
+    in ``tz`` (default: the team's) reads them."""
+    from intents.checkin import CLOSE_HOUR, period_of
+    from intents.times import spoken_day, spoken_time
+
+    team_tz = runtime.settings.timezone
+    _, closes = period_of(runtime.engine.now(), team_tz)
+    return spoken_time(closes, tz or team_tz), spoken_day(closes - dt.timedelta(hours=CLOSE_HOUR), team_tz)
+
+
 async def test_a_check_in_left_before_start_comes_back_with_checkin(runtime: Runtime):
+    closes, next_opens = week_times(runtime)
     ada = person(runtime, "u-ada")
     assert "Start check-in" in await ada.say("/checkin")
     await ada.say("/checkin settings")  # the conversation moves on; the button is gone
     again = await ada.say("/checkin")
     assert "Start check-in" in again and "look for my message" not in again
-    assert "open until Mon Nov 30, 8:00 AM EST" in again
-    form = await ada.say("Start check-in")
-    assert "energy" in form.lower() or "1" in form
+    assert f"open until {closes}." in again and "UTC" not in again
+    await ada.say("Start check-in")
     for answer in ("4", "3", "4", ""):
         await ada.say(answer)
     assert "stored without your name" in await ada.say("Send")
     assert await runtime.store.surveys.response_count(this_week(runtime)) == 1
     answered = await ada.say("/checkin")
     assert "are in already" in answered and "Start check-in" not in answered
-    assert "The next one opens Mon Nov 30" in answered
+    assert f"The next one opens {next_opens}" in answered
 
 
 async def test_a_scheduled_prompt_left_unanswered_is_offered_again(runtime: Runtime):
@@ -325,20 +336,31 @@ async def test_a_scheduled_prompt_left_unanswered_is_offered_again(runtime: Runt
 
 
 async def test_a_closed_check_in_says_when_it_closed_and_when_the_next_opens(runtime: Runtime):
+    from intents.times import spoken_day
+
+    _, next_opens = week_times(runtime)
     ada = person(runtime, "u-ada")
     assert "Start check-in" in await ada.say("/checkin")
     await person(runtime, "u-sam").say("/checkins close north")
     closed = await ada.say("/checkin")
-    assert "closed on Mon Nov 23" in closed
-    assert "The next one opens Mon Nov 30" in closed and "Wednesday at 10:00" in closed
+    assert f"closed on {spoken_day(runtime.engine.now().astimezone(dt.timezone.utc).date())}" in closed
+    assert f"The next one opens {next_opens}" in closed and "Wednesday at 10:00" in closed
     assert "Start check-in" not in closed and ada.channel._buttons == []
 
 
 async def test_after_a_restart_checkin_says_plainly_where_the_button_is(runtime: Runtime):
     from intents.invitations import RESOURCE
 
+    closes, _ = week_times(runtime)
     ada = person(runtime, "u-ada")
     assert "Start check-in" in await ada.say("/checkin")
     runtime.engine.resources.pop(RESOURCE)  # what a restart forgets
     again = await ada.say("/checkin")
-    assert "before I last restarted" in again and "closes Mon Nov 30, 8:00 AM EST" in again
+    assert "before I last restarted" in again and f"closes {closes}." in again
+
+
+async def test_a_check_in_closes_in_the_persons_own_time_zone(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    await ada.say("/checkin tz Asia/Tokyo")
+    closes, _ = week_times(runtime, "Asia/Tokyo")
+    assert closes.endswith("JST") and f"open until {closes}." in await ada.say("/checkin")

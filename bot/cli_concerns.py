@@ -42,7 +42,7 @@ def list_concerns(open_only: bool, as_json: bool) -> None:
                 click.echo(json.dumps(brief))
                 continue
             flags = [f for f, on in (("named", row["named"]), ("anonymous", not row["named"]), ("escalated", row["escalated_at"]), ("text purged", row["purged_at"])) if on]
-            click.echo(f"{row['ref']}  {CATEGORIES.get(row['category'], row['category']):<28} {row['state']:<12} {when(row['created_at'])}  ({', '.join(flags)})")
+            click.echo(f"{row['ref']}  {CATEGORIES.get(row['category'], row['category']):<28} {row['state']:<12} {when(row['created_at'], runtime.settings.timezone)}  ({', '.join(flags)})")
 
     with_runtime(work)
 
@@ -67,7 +67,7 @@ def show(ref: str, by: str | None) -> None:
             moment = now if row["named"] else reporter_moment(now, runtime.settings.timezone)  # see intents/concern.py _on_record
             await runtime.store.concerns.record(row["ref"], f"{by or getpass.getuser()} (terminal)", "viewed", moment)
         events = await runtime.store.concerns.events(row["ref"])
-        click.echo(status_text(row, events, with_text=not held))
+        click.echo(status_text(row, events, with_text=not held, tz=runtime.settings.timezone))
         if held:
             click.echo("\n(Its text stays hidden while it is held until others on the team raise the same.)")
 

@@ -45,6 +45,21 @@ def configured_platforms(settings: Settings) -> list[str]:
     return modules
 
 
+def missing_backup_channel(settings: Settings) -> str | None:
+    """One line for the admins at start when concerns about a peer supervisor
+    have no backup channel: where they go instead (peer workers are never
+    told about configuration; intents/concern_text.py supervisor_route)."""
+    if settings.backup_channel:
+        return None
+    if settings.admins:
+        instead = "each admin in PEERBOT_ADMINS gets them by direct message instead"
+    elif settings.concern_escalation_channel:
+        instead = f"they go to the escalation channel ({settings.concern_escalation_channel}) instead"
+    else:
+        instead = "with no PEERBOT_ADMINS or escalation channel either, they can't be sent at all"
+    return f"PEERBOT_BACKUP_CHANNEL is not set: concerns about a peer supervisor have no backup channel; {instead}."
+
+
 async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     reachable = await runtime.store.ping()
@@ -75,6 +90,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_backgr
             rt.schedule.resume()
         tasks = [asyncio.create_task(rt.courier.run(), name="courier")] if run_background else []
         log.info("peerbot %s serving; store at %s", __version__, settings.db)
+        warning = missing_backup_channel(settings)
+        if warning:
+            log.warning(warning)
         yield
         for task in tasks:
             task.cancel()

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 from bot.model import Action, Choice, Destination, Inbound, Reply
 from intents.base import Command, Context, Intent
 from intents.inputs import team_name, time_zone, whole_number
+from intents.invitations import held
+from intents.times import spoken_day, spoken_time
 from bot.store.surveys import TokenError
 from intents.surveying import (
     TOKEN_PROBLEMS,
@@ -241,35 +243,69 @@ class Checkin(Intent):
         )
 
     async def _start(self, msg: Inbound, ctx: Context) -> list[Reply]:
+        """This week's check-in, whenever it's asked for: a new invitation,
+        the same Start button again if the first message is lost, or plain
+        words on when it closed and when the next one opens."""
         memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
         if not memberships:
             return [Reply(text="You're not in a check-in team yet. /checkin join TEAM asks to be added (your supervisor can tell you the team's name).")]
         team = memberships[0].team
         rnd = await self._current_round(team, ctx)
         issued = await ctx.store.surveys.issue(rnd.id, [(msg.channel, msg.user)])
+        held(ctx).keep(rnd.id, issued)
         if not issued and rnd.status != "open":
-            return [Reply(text="This week's check-in has closed already. The next one comes round next week.")]
+            return [Reply(text=await self._closed_line(team, rnd, msg, ctx))]
         if not issued and not await ctx.store.surveys.was_on_round(rnd.id, msg.channel, msg.user):
             # Only people on the team when a round opens are asked, so nobody
             # can join to make up the numbers and read someone else's answers.
             return [Reply(text=f"You joined the {team} team after this week's check-in went out, so your first one "
-                               "comes next week. Thank you for being here.")]
-        if not issued:
-            return [Reply(text="This week's check-in is already with you: look for my message with the Start check-in button. "
-                               "If you've answered already, thank you.")]
+                               f"comes next week. {await self._next_line(team, msg, ctx)} Thank you for being here.")]
+        token = issued.get((msg.channel, msg.user)) or held(ctx).token(rnd.id, msg.channel, msg.user)
+        if token is None:
+            return [Reply(text="This week's check-in went to you in a direct message before I last restarted, and I can "
+                               "only bring its Start button back while I'm running, so that message is the way in. "
+                               f"If you've answered already, thank you. It closes {spoken_time(rnd.closes_at, await self._tz(team, msg, ctx))}.")]
+        try:
+            await ctx.store.surveys.check_token(token)
+        except TokenError as exc:
+            if exc.reason == "used":
+                return [Reply(text="Your answers to this week's check-in are in already. Thank you. "
+                                   + await self._next_line(team, msg, ctx))]
+            return [Reply(text=await self._closed_line(team, rnd, msg, ctx))]
         # A direct message, so the Start button stays with the person until
         # they answer (a form abandoned half-way can be started again).
-        invitation = self._invitation(team, issued[(msg.channel, msg.user)], ctx, to=Destination.user(msg.user, via=msg.channel))
+        invitation = self._invitation(team, token, ctx, to=Destination.user(msg.user, via=msg.channel),
+                                      closes=spoken_time(rnd.closes_at, await self._tz(team, msg, ctx)))
         if msg.direct or msg.action is not None:
             return [invitation]
         return [invitation, Reply(text="I've sent this week's check-in to our direct messages, so it stays between us.")]
 
-    def _invitation(self, team: str, token: str, ctx: Context, to: Destination) -> Reply:
+    async def _tz(self, team: str, msg: Inbound, ctx: Context) -> str:
+        """The person's own check-in time zone, else the team's."""
+        info = await ctx.store.surveys.team(team)
+        members = [m for m in await ctx.store.surveys.memberships(msg.channel, msg.user) if m.team == team]
+        return (members[0].tz if members and members[0].tz else None) or info["tz"]
+
+    async def _next_line(self, team: str, msg: Inbound, ctx: Context) -> str:
+        """When the next week's check-in opens, and when its prompt comes."""
+        info = await ctx.store.surveys.team(team)
+        _, closes = period_of(ctx.now(), info["tz"])
+        opens = closes - dt.timedelta(hours=CLOSE_HOUR)  # the next week starts at midnight on Monday
+        return (f"The next one opens {spoken_day(opens, info['tz'])}, and its prompt comes on "
+                f"{DAY_NAMES[info['weekday']][:-1]} at {info['hour']:02d}:00 your time.")
+
+    async def _closed_line(self, team: str, rnd, msg: Inbound, ctx: Context) -> str:
+        rows = [r for r in await ctx.store.surveys.summaries(team, "checkin") if r["round_id"] == rnd.id]
+        closed = f" on {spoken_day(rows[0]['closed_at'])}" if rows and rows[0].get("closed_at") else ""
+        return f"This week's check-in closed{closed}, so there's nothing to answer now. " + await self._next_line(team, msg, ctx)
+
+    def _invitation(self, team: str, token: str, ctx: Context, to: Destination, closes: str | None = None) -> Reply:
         count = len(self.instrument(ctx).items)
+        until = f" It's open until {closes}." if closes else ""
         return Reply(
             text=f"Hi, it's check-in time for the {team} team: {count} quick questions, under a minute. "
             f"Your answers are stored without your name, and only the team's combined picture is ever shown, "
-            f"once at least {ctx.settings.min_group} people have answered. It's entirely up to you.",
+            f"once at least {ctx.settings.min_group} people have answered. It's entirely up to you.{until}",
             choices=[
                 Choice(label="Start check-in", action="checkin:start", value=token),
                 Choice(label="Not this week", action="checkin:snooze"),
@@ -299,7 +335,7 @@ class Checkin(Intent):
             token, answers = unpacked
             return [Reply(form=survey_form(self.name, instrument, token, initial=answers))]
         if verb == "discard":
-            return [Reply(text="Okay, nothing was stored. The Start check-in button still works this week if you change your mind.")]
+            return [Reply(text="Okay, nothing was stored. If you change your mind this week, /checkin brings the Start button back.")]
         if verb == "snooze":
             return [await self._snooze(msg, ctx, 1)]
         if verb in ("approve", "decline"):
@@ -361,7 +397,11 @@ class Checkin(Intent):
         ]
         rnd = await self._current_round(team, ctx)
         issued = await ctx.store.surveys.issue(rnd.id, [(m.via, m.user_id) for m in due])
-        return [self._invitation(team, token, ctx, to=Destination.user(user, via=via)) for (via, user), token in issued.items()]
+        held(ctx).keep(rnd.id, issued)
+        zones = {m.user_id: m.tz or info["tz"] for m in due}
+        return [self._invitation(team, token, ctx, to=Destination.user(user, via=via),
+                                 closes=spoken_time(rnd.closes_at, zones.get(user, info["tz"])))
+                for (via, user), token in issued.items()]
 
     async def close_due(self, team: str, ctx: Context, everything: bool = False) -> list[Reply]:
         """Close the team's weeks that have ended (or all open ones) and share the results."""
@@ -375,6 +415,7 @@ class Checkin(Intent):
     async def _close(self, rnd, ctx: Context) -> list[Reply]:
         instrument = self.instrument(ctx)
         closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, lambda tallies: summarise(instrument, tallies), ctx.now())
+        held(ctx).forget_round(rnd.id)
         if closing is None or not closing.first:
             return []  # someone else closed it at the same moment, and posts it
         row = closing.row

@@ -49,9 +49,23 @@ from intents.concern_text import (
     status_text,
     when,
     where_words,
+    supervisor_route,
+    to_admins_via,
 )
 
 REF = re.compile(r"^[A-Za-z0-9]{6}$")
+
+
+async def reader_zone(msg: Inbound, ctx: Context) -> str:
+    """The time zone to show times in for the person reading: their own
+    check-in time zone if they set one, else the organisation's. (Reading
+    the roster stores nothing, and says nothing about any concern.)"""
+    for member in await ctx.store.surveys.memberships(msg.channel, msg.user):
+        if member.tz:
+            return member.tz
+    return ctx.settings.timezone
+
+
 KEEP_DRAFTS = 500
 DRAFT_LIFE = dt.timedelta(days=7)
 GROUP_WINDOW = dt.timedelta(days=90)
@@ -59,7 +73,7 @@ SWEEP_EVERY_MINUTES = 10
 WHO_SEES = (
     "Before you start, here's who sees what:\n"
     "• A concern goes to the peer supervisors' channel, where the peer supervisors read it. "
-    "One about a peer supervisor goes to a backup channel instead, never to them.\n"
+    "One about a peer supervisor never goes to them: it goes to backup peer supervisors or the bot's admins instead.\n"
     "• With your name: they see your name with it and can write back to you through me.\n"
     "• Anonymously: they see what you write, not who wrote it. I don't keep your name or user id with it.\n"
     "Nothing is sent until you've seen exactly what will go and pressed Send.\n\n"
@@ -213,11 +227,12 @@ class Concern(Intent):
         if not parts:
             rows = await ctx.store.concerns.listing(open_only=True)
             out = [r for r in rows if r["state"] != "held"]
+            zone = await reader_zone(msg, ctx)
             held = len(rows) - len(out)
             if not out and not held:
                 return [Reply(text="No open concerns right now.")]
             lines = [f"Open concerns ({len(out)}):"] + [
-                f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'])}" for r in out
+                f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'], zone)}" for r in out
             ]
             if held:
                 lines.append(f"And {held} held until others on the same team raise the same (not shown until then).")
@@ -272,7 +287,7 @@ class Concern(Intent):
             if verb == "cancel":
                 self._forget(value)
                 return [Reply(text="Okay, I've set it aside. Nothing was sent, and I haven't kept it.")]
-            return await self._send(value, draft, ctx)
+            return await self._send(value, draft, ctx, via=msg.channel)
         ref, _, cap = value.partition("|")
         if verb == "status":
             return await self._status(ref, cap, msg, ctx)
@@ -386,11 +401,11 @@ class Concern(Intent):
             Choice(label="Edit", action="concern:edit", value=token),
             Choice(label="Cancel", action="concern:cancel", value=token),
         ]
-        if draft.about_supervisor and not ctx.settings.backup_channel:
+        if draft.about_supervisor and supervisor_route(ctx.settings, msg_via="") is None:
             text = (
-                "There's no backup channel set up yet, so I can't send a concern about a peer supervisor anywhere "
-                "that keeps it away from them. I won't send it to the supervisors' channel. Your draft is kept here "
-                "while this conversation lasts; an admin can set PEERBOT_BACKUP_CHANNEL, or you can edit it."
+                "I don't have a place set up yet that keeps a concern about a peer supervisor away from them, so I "
+                "won't send it to the supervisors' channel. Your draft is kept here while this conversation lasts, and "
+                "you can edit it. If it can't wait, talking to someone you trust outside this chat is always an option."
             )
             choices = choices[1:]
         return Reply(text=text, choices=choices)
@@ -407,9 +422,10 @@ class Concern(Intent):
         if entry is not None and entry[1].person and self._draft_of.get(entry[1].person) == token:
             del self._draft_of[entry[1].person]
 
-    async def _send(self, token: str, draft: Draft, ctx: Context) -> list[Reply]:
+    async def _send(self, token: str, draft: Draft, ctx: Context, via: str = "") -> list[Reply]:
         settings, now = ctx.settings, ctx.now()
-        if draft.about_supervisor and not settings.backup_channel:
+        route = supervisor_route(settings, msg_via=via) if draft.about_supervisor else settings.supervisor_channel
+        if route is None:
             return [self._preview(token, draft, ctx)]
         if draft.person:
             gate = self.gate(ctx)
@@ -418,7 +434,7 @@ class Concern(Intent):
                 recent = max(recent, await ctx.store.concerns.named_since(draft.reporter_id or "", draft.reporter_via or "", now - gate.WINDOW))
             if recent >= gate.limit:
                 free = gate.next_free(draft.person)
-                after = f" after {when(free.isoformat())}" if free else " tomorrow"
+                after = f" after {when(free.isoformat(), settings.timezone)}" if free else " tomorrow"
                 return [
                     Reply(
                         text=f"You've sent {recent} concerns in the last 24 hours, which is as many as I can pass on from one "
@@ -438,7 +454,7 @@ class Concern(Intent):
             "follow_up": int(draft.follow_up),
             "relay": draft.relay if (not draft.named and draft.follow_up) else None,
             "about_supervisor": int(draft.about_supervisor),
-            "destination": settings.backup_channel if draft.about_supervisor else settings.supervisor_channel,
+            "destination": route,
             "team": (draft.team or "") if draft.category == "scope" else None,
             "hold": int(held),
             "state": "held" if held else "open",
@@ -459,7 +475,7 @@ class Concern(Intent):
         if not held:
             row = await ctx.store.concerns.get(ref)
             assert row is not None
-            replies.append(await self._post(row, ctx))
+            replies += self._spread(await self._post(row, ctx), row, ctx)
             self._plan_escalation(row, ctx)
         if draft.category == "scope":
             replies += await self._gather(fields["team"] or "", ctx)
@@ -530,7 +546,7 @@ class Concern(Intent):
         for ref in released:
             row = await ctx.store.concerns.get(ref)
             assert row is not None
-            replies.append(await self._post(row, ctx, lead=lead))
+            replies += self._spread(await self._post(row, ctx, lead=lead), row, ctx)
             self._plan_escalation(row, ctx)
             tell = self._tell(row, f"Your held concern {row['ref']} has gone to the peer supervisors, together with others raised on your team.", ctx, "released")
             replies += [tell] if tell else []
@@ -546,7 +562,7 @@ class Concern(Intent):
         row = await ctx.store.concerns.get(row["ref"])
         assert row is not None
         self._plan_escalation(row, ctx)
-        return [await self._post(row, ctx), Reply(text=f"Sent on. {row['ref']} is with the peer supervisors now.")]
+        return [*self._spread(await self._post(row, ctx), row, ctx), Reply(text=f"Sent on. {row['ref']} is with the peer supervisors now.")]
 
     # -- posts, reporters and the audit trail ------------------------------
 
@@ -555,7 +571,7 @@ class Concern(Intent):
         if not lead and row.get("released_with"):
             lead = "Held until others on the same team raised the same; these go out together."
         return Reply(
-            text=post_text(row, events, lead=lead),
+            text=post_text(row, events, tz=ctx.settings.timezone, lead=lead),
             to=Destination.channel(row["destination"]),
             key=f"concern:{row['ref']}",
             dedupe=dedupe or post_key(row["ref"]),
@@ -565,6 +581,23 @@ class Concern(Intent):
             recorded_at=None if row["named"] else reporter_moment(ctx.now(), ctx.settings.timezone),
         )
 
+    @staticmethod
+    def _spread(reply: Reply, row: dict[str, Any], ctx: Context) -> list[Reply]:
+        """A post as it goes out: to its channel, or, for a concern about a
+        peer supervisor routed to the admins, to each admin directly (each
+        its own post, updated in place on its own key)."""
+        admins_via = to_admins_via(row["destination"])
+        if admins_via is None:
+            return [reply]
+        return [
+            reply.model_copy(update={
+                "to": Destination.user(admin, via=admins_via),
+                "key": f"{reply.key}:{admin}" if reply.key else None,
+                "dedupe": f"{reply.dedupe}:{admin}" if reply.dedupe else None,
+            })
+            for admin in sorted(ctx.settings.admins)
+        ]
+
     def _escalation_channel(self, row: dict[str, Any], ctx: Context) -> str:
         if row["about_supervisor"]:
             return row["destination"]  # never widen it to the supervisors' channel
@@ -573,16 +606,16 @@ class Concern(Intent):
     async def _updates(self, row: dict[str, Any], event_id: int, ctx: Context) -> list[Reply]:
         """The post (and its escalation, if any) as it stands now, updated in place."""
         update = await self._post(row, ctx, dedupe=f"concern:{row['ref']}:update:{event_id}")
-        replies = [update]
+        replies = self._spread(update, row, ctx)
         if row.get("escalated_at"):
-            replies.append(
+            replies += self._spread(
                 update.model_copy(
                     update={
                         "to": Destination.channel(self._escalation_channel(row, ctx)),
                         "key": f"concern:{row['ref']}:escalation",
                         "dedupe": f"concern:{row['ref']}:escalation:update:{event_id}",
                     }
-                )
+                ), row, ctx,
             )
         return replies
 
@@ -635,8 +668,9 @@ class Concern(Intent):
                 "dedupe": f"concern:{row['ref']}:escalation:post",
             }
         )
+        posts = self._spread(post, row, ctx)
         tell = self._tell(row, f"Nobody had acknowledged your concern {row['ref']} yet, so I've raised it again with a wider group.", ctx, "escalated")
-        return [post, *([tell] if tell else [])]
+        return [*posts, *([tell] if tell else [])]
 
     # -- supervisors -------------------------------------------------------
 
@@ -753,13 +787,14 @@ class Concern(Intent):
         if supervisor and not reporter:
             await ctx.store.concerns.record(row["ref"], msg.user_name or msg.user, "viewed", _on_record(row, ctx))
         events = await ctx.store.concerns.events(row["ref"])
-        text = status_text(row, events, with_text=reporter or supervisor)
+        text = status_text(row, events, with_text=reporter or supervisor, tz=await reader_zone(msg, ctx))
         choices = post_choices(row) if supervisor and not reporter else []
         return [Reply(text=text, choices=choices)]
 
     async def _mine(self, msg: Inbound, ctx: Context) -> list[Reply]:
         rows = await ctx.store.concerns.of_reporter(msg.user, msg.channel)
-        lines = [f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'])}" for r in rows]
+        zone = await reader_zone(msg, ctx)
+        lines = [f"• {r['ref']} · {CATEGORIES.get(r['category'], r['category'])} · {r['state']} · raised {when(r['created_at'], zone)}" for r in rows]
         if not lines:
             text = "You haven't raised a concern with your name here."
         else:
@@ -794,7 +829,7 @@ class Concern(Intent):
             choices=choices,
             private=False,
         )
-        return [post, Reply(text="Sent. The peer supervisors will see it with your concern. I don't keep a copy.")]
+        return [*self._spread(post, row, ctx), Reply(text="Sent. The peer supervisors will see it with your concern. I don't keep a copy.")]
 
     # -- scheduled work ----------------------------------------------------
 
@@ -810,7 +845,7 @@ class Concern(Intent):
         """Re-queue posts a crash kept from the outbox, escalate what has
         waited too long (if its job was lost), and purge expired text."""
         now = ctx.now()
-        replies = [await self._post(row, ctx) for row in await ctx.store.concerns.unqueued()]
+        replies = [post for row in await ctx.store.concerns.unqueued() for post in self._spread(await self._post(row, ctx), row, ctx)]
         hours, zone = ctx.settings.concern_escalate_hours, ctx.settings.timezone
         for row in await ctx.store.concerns.waiting_unacknowledged():
             if business_deadline(dt.datetime.fromisoformat(row["released_at"]), hours, zone, ctx.settings.holidays) <= now:

@@ -8,11 +8,11 @@ who will see what, and never what they "should" do.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from bot.model import Choice, FieldKind, Form, FormField, Option
+from intents.times import spoken_time
 
 CATEGORIES = {
     "scope": "Scope drift or co-optation",
@@ -66,11 +66,12 @@ class Draft:
     person: str | None = None  # keyed hash, for the flood gate
 
 
-def when(stamp: str | None) -> str:
+def when(stamp: str | None, tz: str) -> str:
+    """A stored moment (UTC) as the reader reads it, in ``tz``: the
+    organisation's time zone, or the person's own check-in one."""
     if not stamp:
         return ""
-    moment = dt.datetime.fromisoformat(stamp).astimezone(dt.timezone.utc)
-    return moment.strftime("%d %b %Y %H:%M UTC").lstrip("0")
+    return spoken_time(stamp, tz)
 
 
 def concern_form(*, anonymous: bool, can_relay: bool, initial: dict[str, str] | None = None, hidden: dict[str, str] | None = None) -> Form:
@@ -94,7 +95,7 @@ def concern_form(*, anonymous: bool, can_relay: bool, initial: dict[str, str] | 
             name="about",
             label="Is it about a peer supervisor?",
             kind=FieldKind.choice,
-            options=[Option(label="No", value="no"), Option(label="Yes: send it to the backup channel instead", value="yes")],
+            options=[Option(label="No", value="no"), Option(label="Yes: keep it away from the peer supervisors' channel", value="yes")],
             initial=initial.get("about", "no"),
         ),
     ]
@@ -177,20 +178,23 @@ def who_line(row: dict[str, Any]) -> str:
     return "Anonymous; no follow-up" if not row["follow_up"] else "Anonymous"
 
 
-def post_text(row: dict[str, Any], events: list[dict[str, Any]], *, lead: str = "") -> str:
+def post_text(row: dict[str, Any], events: list[dict[str, Any]], *, tz: str, lead: str = "") -> str:
     """The supervisors' post, as it stands now."""
     lines = [lead, ""] if lead else []
     lines.append(f"Concern {row['ref']} · {CATEGORIES.get(row['category'], row['category'])}")
     lines.append(who_line(row))
     if row.get("about_supervisor"):
-        lines.append("It is about a peer supervisor, so it came to this channel instead of the supervisors' one.")
+        if to_admins_via(row.get("destination")) is not None:
+            lines.append("It is about a peer supervisor, so it came to the bot's admins directly instead of the supervisors' channel.")
+        else:
+            lines.append("It is about a peer supervisor, so it came to this channel instead of the supervisors' one.")
     if row.get("released_with"):
         lines.append(f"Held until others on the same team raised the same; sent together: {row['released_with']}.")
     lines += ["", row["body"] if row.get("body") is not None else "(The text was deleted after the retention period.)", ""]
     lines.append(f"Status: {STATES.get(row['state'], row['state'])}")
     for event in events:
         if event["what"] in ("acknowledged", "taken", "resolved", "escalated"):
-            lines.append(f"• {when(event['at'])}: {event['who']} {EVENTS[event['what']]}")
+            lines.append(f"• {when(event['at'], tz)}: {event['who']} {EVENTS[event['what']]}")
     if row["state"] == "resolved" and row.get("resolution"):
         lines.append(f"Note: {row['resolution']}")
     return "\n".join(lines)
@@ -217,12 +221,40 @@ def reachable(row: dict[str, Any]) -> bool:
     return bool(row.get("relay"))
 
 
+# A concern about a peer supervisor routed to the admins is stored with this
+# destination and the platform it came from ("admins@slack"): it goes to each
+# admin in PEERBOT_ADMINS by direct message on that platform.
+ADMINS_DESTINATION = "admins@"
+
+
+def supervisor_route(settings: Any, msg_via: str) -> str | None:
+    """Where a concern about a peer supervisor goes: the backup channel; else
+    each admin directly (the fewest people, none of them necessarily a peer
+    supervisor's colleague in a channel); else the escalation channel. None
+    when nowhere is set up, and then it isn't sent at all."""
+    if settings.backup_channel:
+        return settings.backup_channel
+    if settings.admins:
+        return ADMINS_DESTINATION + msg_via
+    return settings.concern_escalation_channel or None
+
+
+def to_admins_via(destination: str | None) -> str | None:
+    """The platform of a concern routed to the admins, or None for a channel."""
+    if destination and destination.startswith(ADMINS_DESTINATION):
+        return destination[len(ADMINS_DESTINATION):]
+    return None
+
+
 def where_words(draft: Draft, settings: Any) -> str:
     if draft.about_supervisor:
-        return (
-            f"the backup channel ({settings.backup_channel}), because it's about a peer supervisor; "
-            "it doesn't go to the peer supervisors' channel"
-        )
+        if settings.backup_channel:
+            place = f"the backup channel ({settings.backup_channel})"
+        elif settings.admins:
+            place = "the bot's admins, each in a direct message"
+        else:
+            place = f"the escalation channel ({settings.concern_escalation_channel})"
+        return f"{place}, because it's about a peer supervisor; it doesn't go to the peer supervisors' channel"
     return f"the peer supervisors' channel ({settings.supervisor_channel}), where the peer supervisors read it"
 
 
@@ -263,13 +295,13 @@ def preview_text(draft: Draft, settings: Any, can_relay: bool) -> str:
         )
     elif draft.together:
         lines.append("Holding until others raise the same is only for scope drift, so this one would go now.")
-    lines += ["", "---", post_text(row, []), "---"]
+    lines += ["", "---", post_text(row, [], tz=settings.timezone), "---"]
     return "\n".join(lines)
 
 
-def status_text(row: dict[str, Any], events: list[dict[str, Any]], *, with_text: bool) -> str:
+def status_text(row: dict[str, Any], events: list[dict[str, Any]], *, with_text: bool, tz: str) -> str:
     lines = [
-        f"Concern {row['ref']} · {CATEGORIES.get(row['category'], row['category'])} · raised {when(row['created_at'])}",
+        f"Concern {row['ref']} · {CATEGORIES.get(row['category'], row['category'])} · raised {when(row['created_at'], tz)}",
         f"Status: {STATES.get(row['state'], row['state'])}",
     ]
     if with_text:
@@ -277,5 +309,5 @@ def status_text(row: dict[str, Any], events: list[dict[str, Any]], *, with_text:
         if row.get("resolution"):
             lines.append(f"Resolution note: {row['resolution']}")
     lines += ["", "Who has looked at it and acted on it:"]
-    lines += [f"• {when(e['at'])}: {e['who']} {EVENTS.get(e['what'], e['what'])}" for e in events]
+    lines += [f"• {when(e['at'], tz)}: {e['who']} {EVENTS.get(e['what'], e['what'])}" for e in events]
     return "\n".join(lines)

@@ -20,6 +20,8 @@ from bot.model import Action, Choice, Destination, Inbound, Reply
 from bot.store.surveys import Round, TokenError
 from intents.base import Command, Context, Intent
 from intents.inputs import whole_number
+from intents.invitations import held
+from intents.times import spoken_day, spoken_time
 from intents.pulse_index import index_of, is_concerning, worsened
 from intents.surveying import TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, send_problem, summarise, survey_form, to_supervisors, unpack
 from knowledge.instruments import Instrument, load_instruments
@@ -32,10 +34,7 @@ USAGE = (
 
 
 def _when(iso: str, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    moment = dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(tz))
-    return moment.strftime("%a %d %b %H:%M") + f" ({tz})"
+    return spoken_time(iso, tz)
 
 
 def _day(label: str) -> str:
@@ -45,7 +44,10 @@ def _day(label: str) -> str:
 class Pulse(Intent):
     name = "pulse"
     commands = (
-        Command("pulse", "co-optation pulse surveys for a team", usage="start [SURVEY] --team TEAM | status --team TEAM | close --team TEAM | report [SURVEY] --team TEAM | action SIGN TEXT --team TEAM", role="supervisor"),
+        # Everyone may type /pulse on its own (their team's pulse, if one is
+        # running); the rest is for supervisors, checked in on_command.
+        Command("pulse", "your team's pulse survey, or (supervisors) running one",
+                usage="[start [SURVEY] --team TEAM | status --team TEAM | close --team TEAM | report [SURVEY] --team TEAM | action SIGN TEXT --team TEAM]"),
     )
 
     def instruments(self, ctx: Context) -> dict[str, Instrument]:
@@ -67,9 +69,15 @@ class Pulse(Intent):
             else:
                 words.append(part)
         verb = words[0].lower() if words else ""
+        if not ctx.has_role("supervisor"):
+            if verb in ("", "now", "start") and not options and len(words) <= 1:
+                return await self.offer(msg, ctx)
+            return [Reply(text="/pulse on its own brings up your team's pulse if one is running. Starting, closing and reading "
+                               "pulses is only for peer supervisors, so I can't run that for you.")]
         team = (options.get("team") or await self._own_team(msg, ctx) or "").lower()
         if verb in ("", "help"):
-            return [Reply(text="Pulse surveys available: " + ", ".join(self.instruments(ctx)) + ".\n" + USAGE)]
+            offered = await self.offer(msg, ctx, quiet=True)
+            return offered + [Reply(text="Pulse surveys available: " + ", ".join(self.instruments(ctx)) + ".\n" + USAGE)]
         if not team:
             return [Reply(text="Which team? Add --team TEAM. " + USAGE)]
         if await ctx.store.surveys.team(team) is None:
@@ -113,6 +121,7 @@ class Pulse(Intent):
         rnd = await ctx.store.surveys.open_round(f"pulse:{team}:{instrument_id}:{label}", instrument_id, team, label,
                                                  opens.isoformat(), closes.isoformat(), ballot_of(instrument))
         issued = await ctx.store.surveys.issue(rnd.id, [(m.via, m.user_id) for m in members])
+        held(ctx).keep(rnd.id, issued)
         if ctx.schedule is not None:
             ctx.schedule.at(f"pulse:close:{rnd.id}", "pulse:close", {"round": rnd.id}, closes)
             remind = max(opens + (closes - opens) / 2, closes - dt.timedelta(days=1))
@@ -123,18 +132,22 @@ class Pulse(Intent):
                 ctx.schedule.cron(f"pulse:recurring:{team}:{instrument_id}", "pulse:recur",
                                   {"team": team, "instrument": instrument_id, "days": running_days},
                                   timezone=info["tz"], month=months, day=f"1st {info['weekday']}", hour=info["hour"])
-        invitations = [self._invitation(team, instrument, token, via, user, rnd, ctx) for (via, user), token in issued.items()]
         info = await ctx.store.surveys.team(team)
+        zones = {(m.via, m.user_id): m.tz or info["tz"] for m in members}
+        invitations = [self._invitation(team, instrument, token, via, user, rnd, ctx, tz=zones.get((via, user)))
+                       for (via, user), token in issued.items()]
         note = f"; it will repeat every {every.rstrip('ly')}" if every else ""
         confirm = [] if quiet else [Reply(text=f"Started the {instrument.title} for the {team} team: sent to {len(issued)} people. "
                                                f"It closes {_when(rnd.closes_at, info['tz'])}{note}.")]
         return invitations + confirm
 
-    def _invitation(self, team: str, instrument: Instrument, token: str, via: str, user: str, rnd: Round, ctx: Context) -> Reply:
+    def _invitation(self, team: str, instrument: Instrument, token: str, via: str, user: str, rnd: Round, ctx: Context,
+                    tz: str | None = None) -> Reply:
+        closes = _when(rnd.closes_at, tz or ctx.settings.timezone)
         return Reply(
             text=f"Your team ({team}) is running a {instrument.title}: {len(instrument.items)} short statements about how your work "
             f"has felt lately. Your answers are stored without your name, and the team's picture is shown only if at least "
-            f"{ctx.settings.min_group} people take part. Taking part is up to you.",
+            f"{ctx.settings.min_group} people take part. Taking part is up to you. It's open until {closes}.",
             choices=[Choice(label="Start the pulse", action="pulse:start", value=token)],
             to=Destination.user(user, via=via),
             secret=True,
@@ -153,6 +166,77 @@ class Pulse(Intent):
             lines.append(f"{self.instruments(ctx)[rnd.instrument].title.capitalize()}: {count} answer{'s' if count != 1 else ''} so far; "
                          f"closes {_when(rnd.closes_at, info['tz'])}, in about {hours // 24} days {hours % 24} hours.")
         return Reply(text="\n".join(lines))
+
+    # -- a person's own pulse ------------------------------------------------
+
+    async def offer(self, msg: Inbound, ctx: Context, *, quiet: bool = False) -> list[Reply]:
+        """The pulse a person can still answer, with its Start button (the
+        same invitation as before: its token, held while the bot runs, see
+        intents/invitations.py), or plain words on when the last one closed
+        and when the next opens. ``quiet``: nothing when there's no pulse."""
+        memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)
+        if not memberships:
+            return [] if quiet else [Reply(text="You're not in a team yet, so there's no pulse for you. /checkin join TEAM asks to be added.")]
+        replies: list[Reply] = []
+        lines: list[str] = []
+        for member in memberships:
+            info = await ctx.store.surveys.team(member.team)
+            tz = member.tz or info["tz"]
+            running = [r for r in await ctx.store.surveys.open_rounds(team=member.team) if r.id.startswith("pulse:")]
+            for rnd in running:
+                instrument = self.instruments(ctx).get(rnd.instrument)
+                if instrument is None:
+                    continue
+                replies.append(await self._offer_round(rnd, instrument, member, tz, msg, ctx))
+            if not running:
+                lines.append(await self._no_pulse_line(member.team, tz, ctx))
+        if quiet:
+            return replies
+        return replies + ([Reply(text="\n".join(lines))] if lines else [])
+
+    async def _offer_round(self, rnd: Round, instrument: Instrument, member, tz: str, msg: Inbound, ctx: Context) -> Reply:
+        closes = _when(rnd.closes_at, tz)
+        if not await ctx.store.surveys.was_on_round(rnd.id, msg.channel, msg.user):
+            return Reply(text=f"Your team's {instrument.title} went out before you joined, so this one isn't yours to answer; "
+                              f"your first comes with the next pulse. It closes {closes}.")
+        issued = await ctx.store.surveys.issue(rnd.id, [(msg.channel, msg.user)])
+        held(ctx).keep(rnd.id, issued)
+        token = issued.get((msg.channel, msg.user)) or held(ctx).token(rnd.id, msg.channel, msg.user)
+        if token is None:
+            return Reply(text=f"Your team's {instrument.title} went to you in a direct message before I last restarted, and I can "
+                              f"only bring its Start button back while I'm running, so that message is the way in. "
+                              f"If you've answered already, thank you. It closes {closes}.")
+        try:
+            await ctx.store.surveys.check_token(token)
+        except TokenError as exc:
+            if exc.reason == "used":
+                return Reply(text=f"Your answers to your team's {instrument.title} are in already. Thank you. "
+                                  f"The team's picture comes after it closes, {closes}.")
+            return Reply(text=f"Your team's {instrument.title} has closed, so there's nothing to answer now.")
+        return self._invitation(member.team, instrument, token, msg.channel, msg.user, rnd, ctx, tz=tz)
+
+    async def _no_pulse_line(self, team: str, tz: str, ctx: Context) -> str:
+        """When the team's last pulse closed, and when the next one opens."""
+        closed = []
+        for instrument_id, instrument in self.instruments(ctx).items():
+            rows = await ctx.store.surveys.summaries(team, instrument_id)
+            if rows and rows[-1].get("closed_at"):
+                closed.append((rows[-1]["closed_at"], instrument))
+        line = f"No pulse is running for the {team} team right now."
+        if closed:
+            when, instrument = max(closed, key=lambda pair: pair[0])
+            line += f" The last one, the {instrument.title}, closed on {spoken_day(when)}."
+        upcoming = []
+        if ctx.schedule is not None:
+            for job_id in ctx.schedule.job_ids(f"pulse:recurring:{team}:"):
+                at = ctx.schedule.next_run(job_id)
+                if at is not None:
+                    upcoming.append(at)
+        if upcoming:
+            line += f" The next one opens {_when(min(upcoming).isoformat(), tz)}."
+        else:
+            line += " The next one opens when a peer supervisor starts it; it will come to you here."
+        return line
 
     # -- answering ---------------------------------------------------------
 
@@ -181,7 +265,7 @@ class Pulse(Intent):
                 return [Reply(form=survey_form(self.name, instrument, unpacked[0], initial=unpacked[1]))]
             return await send(ctx, instrument, action.value, THANKS, self.name)
         if verb == "discard":
-            return [Reply(text="Okay, nothing was stored. The Start button still works until the pulse closes.")]
+            return [Reply(text="Okay, nothing was stored. Until the pulse closes, /pulse brings the Start button back.")]
         return [Reply(text="That button doesn't do anything any more.")]
 
     def form(self, name: str, ctx: Context):
@@ -216,10 +300,10 @@ class Pulse(Intent):
             return []
         instrument = self.instruments(ctx)[rnd.instrument]
         info = await ctx.store.surveys.team(rnd.team)
-        text = (f"A gentle reminder: your team's {instrument.title} closes {_when(rnd.closes_at, info['tz'])}. "
-                "If you've answered already, thank you. If you'd like to take part, the Start button is in my earlier message.")
         return [
-            Reply(text=text, to=Destination.user(m.user_id, via=m.via), dedupe=f"pulse:reminder:{round_id}:{m.via}:{m.user_id}")
+            Reply(text=f"A gentle reminder: your team's {instrument.title} closes {_when(rnd.closes_at, m.tz or info['tz'])}. "
+                       "If you've answered already, thank you. If you'd like to take part, /pulse brings up the Start button.",
+                  to=Destination.user(m.user_id, via=m.via), dedupe=f"pulse:reminder:{round_id}:{m.via}:{m.user_id}")
             for m in await ctx.store.surveys.members(rnd.team)
         ]
 
@@ -247,6 +331,7 @@ class Pulse(Intent):
     async def _close(self, rnd: Round, ctx: Context) -> list[Reply]:
         instrument = self.instruments(ctx)[rnd.instrument]
         closing = await ctx.store.surveys.close(rnd.id, ctx.settings.min_group, self._summarise(instrument), ctx.now())
+        held(ctx).forget_round(rnd.id)
         if closing is None or not closing.first:
             return []  # someone else closed it at the same moment, and posts it
         row = closing.row

@@ -66,7 +66,7 @@ async def test_a_second_answer_in_the_same_week_is_impossible(runtime: Runtime):
     await check_in(ada)
     send_button = ada.channel._buttons[0]
     await ada.say("Send")
-    assert "already with you" in await ada.say("/checkin")
+    assert "are in already" in await ada.say("/checkin")
     # Even replaying the old Send button does not count twice.
     replay = Inbound(channel="terminal", user="u-ada", conversation="terminal:u-ada", action=Action(id=send_button[1], value=send_button[2]))
     reply = (await runtime.engine.handle(replay))[0].text
@@ -194,7 +194,7 @@ async def test_a_restart_mid_check_in_keeps_the_start_button_working(runtime: Ru
     runtime.engine = Engine(runtime.settings, runtime.store, build_intents(), now=runtime.engine.now, schedule=runtime.schedule)
     runtime.courier = Courier(runtime.store, runtime.courier.local, now=runtime.engine.now)
     again = person(runtime, "u-ada")
-    assert "already with you" in await again.say("/checkin")
+    assert "before I last restarted" in await again.say("/checkin")
     # The invitation with its Start button is still in the person's direct
     # messages (the chat platform's side), and starts the form afresh.
     from bot.channels.base import Address
@@ -288,3 +288,79 @@ async def test_the_trend_chart_keeps_each_question_on_its_own_scale_and_shows_wh
     assert report.image is not None and report.image.png.startswith(b"\x89PNG")
     # Each question's average is read against its own scale: 4 of 4, 3 of 5.
     assert "supported by your supervis… 4.0 of 4" in report.image.alt and "energy been this week? 3.0 of 5" in report.image.alt
+
+
+# -- no dead ends: the current round is always reachable with /checkin ------
+
+
+def week_times(runtime: Runtime, tz: str | None = None) -> tuple[str, str]:
+    """When this week's check-in closes and the next week's opens, as a person
+    in ``tz`` (default: the team's) reads them."""
+    from intents.checkin import CLOSE_HOUR, period_of
+    from intents.times import spoken_day, spoken_time
+
+    team_tz = runtime.settings.timezone
+    _, closes = period_of(runtime.engine.now(), team_tz)
+    return spoken_time(closes, tz or team_tz), spoken_day(closes - dt.timedelta(hours=CLOSE_HOUR), team_tz)
+
+
+async def test_a_check_in_left_before_start_comes_back_with_checkin(runtime: Runtime):
+    closes, next_opens = week_times(runtime)
+    ada = person(runtime, "u-ada")
+    assert "Start check-in" in await ada.say("/checkin")
+    await ada.say("/checkin settings")  # the conversation moves on; the button is gone
+    again = await ada.say("/checkin")
+    assert "Start check-in" in again and "look for my message" not in again
+    assert f"open until {closes}." in again and "UTC" not in again
+    await ada.say("Start check-in")
+    for answer in ("4", "3", "4", ""):
+        await ada.say(answer)
+    assert "stored without your name" in await ada.say("Send")
+    assert await runtime.store.surveys.response_count(this_week(runtime)) == 1
+    answered = await ada.say("/checkin")
+    assert "are in already" in answered and "Start check-in" not in answered
+    assert f"The next one opens {next_opens}" in answered
+
+
+async def test_a_scheduled_prompt_left_unanswered_is_offered_again(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    await ada.say("/checkin settings")
+    checkin = runtime.engine.intent("checkin")
+    (prompt,) = await checkin.prompt("north", runtime.engine.system_context())
+    token = prompt.choices[0].value
+    again = await ada.say("/checkin")
+    assert "Start check-in" in again
+    # The same invitation, not a second one: the store issued one token to Ada.
+    assert ada.channel._buttons[0][2] == token
+    assert await checkin.prompt("north", runtime.engine.system_context()) == []
+
+
+async def test_a_closed_check_in_says_when_it_closed_and_when_the_next_opens(runtime: Runtime):
+    from intents.times import spoken_day
+
+    _, next_opens = week_times(runtime)
+    ada = person(runtime, "u-ada")
+    assert "Start check-in" in await ada.say("/checkin")
+    await person(runtime, "u-sam").say("/checkins close north")
+    closed = await ada.say("/checkin")
+    assert f"closed on {spoken_day(runtime.engine.now().astimezone(dt.timezone.utc).date())}" in closed
+    assert f"The next one opens {next_opens}" in closed and "Wednesday at 10:00" in closed
+    assert "Start check-in" not in closed and ada.channel._buttons == []
+
+
+async def test_after_a_restart_checkin_says_plainly_where_the_button_is(runtime: Runtime):
+    from intents.invitations import RESOURCE
+
+    closes, _ = week_times(runtime)
+    ada = person(runtime, "u-ada")
+    assert "Start check-in" in await ada.say("/checkin")
+    runtime.engine.resources.pop(RESOURCE)  # what a restart forgets
+    again = await ada.say("/checkin")
+    assert "before I last restarted" in again and f"closes {closes}." in again
+
+
+async def test_a_check_in_closes_in_the_persons_own_time_zone(runtime: Runtime):
+    ada = person(runtime, "u-ada")
+    await ada.say("/checkin tz Asia/Tokyo")
+    closes, _ = week_times(runtime, "Asia/Tokyo")
+    assert closes.endswith("JST") and f"open until {closes}." in await ada.say("/checkin")

@@ -166,7 +166,8 @@ async def test_without_a_backup_channel_a_concern_about_a_supervisor_is_kept_not
     try:
         chat = Chat(runtime)
         preview = await raise_concern(chat, category="Supervision", about="Yes", send=False)
-        assert "no backup channel set up yet" in preview and "Send" not in preview.split("PEERBOT_BACKUP_CHANNEL")[1]
+        assert "won't send it to the supervisors' channel" in preview and "[1] Edit" in preview and "Send" not in preview
+        assert "PEERBOT" not in preview and "admin can set" not in preview  # never configuration, to a peer worker
         assert feed(runtime) == [] and await runtime.store.concerns.listing() == []
     finally:
         await runtime.close()

@@ -3,6 +3,7 @@ people, reminders go to everyone, and the loop gets closed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from bot.channels.base import Address
 from bot.runtime import Runtime
 from intents.pulse_index import index_of, item_score
+from intents.times import spoken_day, spoken_time
 from knowledge.instruments import load_instruments
 from tests.conftest import Chat, Clock, feed
 
@@ -242,3 +244,45 @@ async def test_each_consent_says_exactly_what_happens_to_its_answers(runtime: Ru
     assert "note" not in pulse.lower() and "at least 5 people" in pulse
     checkin = who_sees(runtime.engine.intent("checkin").instrument(runtime.engine.system_context()), 5)
     assert "A note goes to the peer supervisors only" in checkin and "the team doesn't see the notes" in checkin
+
+
+# -- no dead ends: a peer's plain /pulse ---------------------------------------
+
+async def test_a_peer_gets_the_running_pulse_back_with_plain_pulse(runtime: Runtime):
+    people = team_of(runtime, 3)
+    await join(people)
+    await start(runtime)
+    sent = runtime.courier.local.feed(Address(kind="user", id="u-north-0"))[-1]
+    closes = spoken_time(runtime.engine.now().replace(second=0, microsecond=0) + dt.timedelta(days=5), runtime.settings.timezone)
+    offer = await people[0].say("/pulse")  # the invitation was never pressed in this chat
+    assert "Start the pulse" in offer and f"open until {closes}." in offer and "UTC" not in offer
+    assert people[0].channel._buttons[0][2] == sent["choices"][0]["value"]  # the same one token, not a second
+    await people[0].say("Start the pulse")
+    for value in ["4"] * 10:
+        await people[0].say(value)
+    assert "stored without your name" in await people[0].say("Send")
+    answered = await people[0].say("/pulse")
+    assert "are in already" in answered and "Start the pulse" not in answered
+    assert await runtime.store.surveys.response_count(next(r.id for r in await runtime.store.surveys.open_rounds(team="north"))) == 1
+
+
+async def test_a_peer_hears_when_the_pulse_closed_and_when_the_next_opens(runtime: Runtime, clock: Clock):
+    people = team_of(runtime, 3)
+    await join(people)
+    await Chat(runtime, user="u-sam", team=None).say("/pulse start co-optation --team north --days 5 --every month")
+    clock.advance(days=1)
+    await Chat(runtime, user="u-sam", team=None).say("/pulse close --team north")
+    closed = await people[1].say("/pulse")
+    next_run = runtime.schedule.next_run("pulse:recurring:north:co-optation")
+    assert next_run is not None and next_run > runtime.engine.now()
+    assert "No pulse is running for the north team" in closed
+    assert f"closed on {spoken_day(runtime.engine.now().astimezone(dt.timezone.utc).date())}" in closed
+    assert f"The next one opens {spoken_time(next_run, runtime.settings.timezone)}." in closed
+    assert "Start the pulse" not in closed and people[1].channel._buttons == []
+
+
+async def test_without_a_schedule_the_next_pulse_is_the_supervisors_to_start(runtime: Runtime):
+    people = team_of(runtime, 3)
+    await join(people)
+    assert "opens when a peer supervisor starts it" in await people[2].say("/pulse")
+    assert "only for peer supervisors" in await people[2].say("/pulse close --team north")

@@ -357,7 +357,8 @@ async def test_a_peer_sees_check_ins_and_help_on_the_home_tab_and_can_check_in_f
     text = shown_text(home)
     assert "Check-ins" in text and "Team north: prompts on" in text
     assert "Things you can type" in text and "/checkin" in text and "/concern" in text
-    assert "/pulse" not in text  # for supervisors only
+    assert "/pulse" in text  # on its own, a member's running pulse
+    assert "/checkins" not in text and "/concerns" not in text  # for supervisors only
     labels = [e["text"]["text"] for e in buttons(home)]
     assert {"Check in now", "Not this week", "Raise a concern"} <= set(labels)
 

@@ -63,7 +63,7 @@ async def one_trial(folder: Path, presses: int) -> Counter:
             await ada.channel.deliver(replies)
         await asyncio.gather(*(runtime.courier.deliver_due() for _ in range(presses)))
         row = (await runtime.store.concerns.listing())[0]
-        stored = await runtime.store.run(lambda: count(runtime, "select count(*) from concerns"))
+        stored = await runtime.store.run(lambda: count(runtime, "select count(*) from every_concern"))
         posts = runtime.courier.local.feed(Address(kind="channel", id="supervisors"))
         extra["send: extra concerns stored"] += stored - 1
         extra["send: extra posts"] += len(posts) - 1
@@ -74,7 +74,7 @@ async def one_trial(folder: Path, presses: int) -> Counter:
             extra["presses answered with an apology (an error)"] += any(r.text.startswith(SORRY) for r in replies)
             await sam.channel.deliver(replies)
         await asyncio.gather(*(runtime.courier.deliver_due() for _ in range(presses)))
-        steps = await runtime.store.run(lambda: count(runtime, "select count(*) from concern_events where what = 'acknowledged'"))
+        steps = await runtime.store.run(lambda: count(runtime, "select count(*) from every_concern_event where what = 'acknowledged'"))
         told = [m for m in runtime.courier.local.feed(Address(kind="user", id="u-ada")) if "acknowledged" in m.get("text", "")]
         extra["acknowledge: extra audit events"] += steps - 1
         extra["acknowledge: extra messages to the reporter"] += len(told) - 1
@@ -87,7 +87,7 @@ async def one_trial(folder: Path, presses: int) -> Counter:
         press = Inbound(channel="terminal", user="anonymous", conversation="anonymous", action=Action(id=send[1], value=send[2]))
         for replies in await asyncio.gather(*(runtime.engine.handle(press) for _ in range(presses))):
             extra["presses answered with an apology (an error)"] += any(r.text.startswith(SORRY) for r in replies)
-        answers = await runtime.store.run(lambda: count(runtime, "select count(*) from survey_responses"))
+        answers = sum([await runtime.store.surveys.response_count(r.id) for r in await runtime.store.surveys.open_rounds(team="north")])
         extra["check-in send: extra answers stored"] += answers - 1
     finally:
         await runtime.close()

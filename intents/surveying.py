@@ -273,7 +273,9 @@ def _change(now: float | None, before: float | None) -> str:
 def render_summary(instrument: Instrument, team: str, rows: list[dict[str, Any]], min_group: int, *, with_notes: bool) -> Reply:
     """The text (and trend chart) for the latest closed round in ``rows``."""
     latest = rows[-1]
-    heading = f"{instrument.title.capitalize()}, {team} team, {latest['label']}"
+    from intents.survey_charts import round_name
+
+    heading = f"{instrument.title.capitalize()}, {team} team, {round_name(str(latest['label']))}"
     if not latest["released"]:
         return Reply(text=f"{heading}: fewer than {min_group} people answered, so there's nothing to show this time. "
                           f"Answers stay private until at least {min_group} people answer.")

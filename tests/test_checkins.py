@@ -117,6 +117,7 @@ async def test_results_are_shown_at_the_minimum_group_to_supervisors_and_the_tea
     await supervisor.say("/checkins close north")
     post = feed(runtime)[0]["text"]
     assert "5 people answered" in post
+    assert f"north team, week of {runtime.engine.now():%b} " in post and "-W" not in post.splitlines()[0]
     assert "average 3.0 of 5" in post  # energy 1..5
     assert all(f"note number {n}" in post for n in range(5))
     team_copy = [m["text"] for m in runtime.courier.local.take_unseen("u-3")]

@@ -36,7 +36,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given, strategies as st
-from slack_sdk.signature import SignatureVerifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,7 +48,7 @@ from bot.runtime import build_runtime  # noqa: E402
 from bot.server import create_app  # noqa: E402
 from tests.conftest import Chat  # noqa: E402
 from tests.hostile import (  # noqa: E402
-    BlackHole, FakeMicrosoft, Harness, authorization, fuzz_settings, mint, slack_body, teams_activity,
+    BlackHole, FakeMicrosoft, Harness, authorization, fuzz_settings, mint, signed_slack_poster, slack_body, teams_activity,
     terminal_line, tracebacks,
 )
 from tests.slack_fake import SECRET, FakeSlack  # noqa: E402
@@ -99,16 +98,8 @@ def fuzz_slack(h: Harness, folder: Path, count: int) -> Counter:
     app[SLACK].slack.pacer.interval = 0
     client = h.run(client_for(app))
     h.on_close(client.close)
-    signer = SignatureVerifier(SECRET)
+    post = signed_slack_poster(client, SECRET)
     statuses: Counter = Counter()
-
-    async def post(body: str, content_type: str) -> int:
-        stamp = str(int(time.time()))
-        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp,
-                   "X-Slack-Signature": signer.generate_signature(timestamp=stamp, body=body)}
-        response = await client.post("/slack/events", data=body.encode(), headers=headers)
-        await response.read()
-        return response.status
 
     @fuzz_settings(count)
     @given(st.data())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
 from typing import Any
 
@@ -19,7 +18,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given, strategies as st
-from slack_sdk.signature import SignatureVerifier
 
 from bot.channels.slack.app import SLACK
 from bot.channels.teams.platform import TEAMS
@@ -29,7 +27,7 @@ from bot.runtime import build_runtime
 from bot.server import create_app
 from tests.conftest import Chat, Clock, make_settings
 from tests.hostile import (
-    FakeMicrosoft, Harness, authorization, fuzz_settings, slack_body, teams_activity, terminal_line, tracebacks,
+    FakeMicrosoft, Harness, authorization, fuzz_settings, signed_slack_poster, slack_body, teams_activity, terminal_line, tracebacks,
 )
 from tests.slack_fake import SECRET, FakeSlack, slack_settings
 from tests.teams_support import FakeConnector
@@ -99,16 +97,8 @@ def test_slack_takes_hostile_bodies_without_a_5xx(harness: Harness, tmp_path, ca
     client = h.run(start_client(app))
     h.on_close(client.close)
     ref, before = h.run(seed(runtime))
-    signer = SignatureVerifier(SECRET)
+    post = signed_slack_poster(client, SECRET)
     statuses: Counter = Counter()
-
-    async def post(body: str, content_type: str) -> int:
-        stamp = str(int(time.time()))
-        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp,
-                   "X-Slack-Signature": signer.generate_signature(timestamp=stamp, body=body)}
-        response = await client.post("/slack/events", data=body.encode(), headers=headers)
-        await response.read()
-        return response.status
 
     @fuzz_settings(SLACK_BODIES)
     @given(st.data())

@@ -30,8 +30,6 @@ DATE_SENSITIVE = [
     "tests/test_concerns.py",
     "tests/test_schedule.py",
     "tests/test_concern_receipts.py",
-    "tests/test_roster.py",
-    "tests/test_rounds_once.py",
 ]
 STARTS = {
     "us-clock-change": "2027-03-08T15:00:00",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import statistics
 import sys
@@ -48,7 +47,7 @@ from bot.runtime import build_runtime  # noqa: E402
 from bot.server import create_app  # noqa: E402
 from tests.conftest import Chat  # noqa: E402
 from tests.hostile import (  # noqa: E402
-    BlackHole, FakeMicrosoft, Harness, authorization, fuzz_settings, mint, signed_slack_poster, slack_body, teams_activity,
+    BlackHole, FakeMicrosoft, Harness, authorization, fuzz_settings, mint, json_poster, signed_slack_poster, slack_body, teams_activity,
     terminal_line, tracebacks,
 )
 from tests.slack_fake import SECRET, FakeSlack  # noqa: E402
@@ -126,12 +125,8 @@ def fuzz_teams(h: Harness, folder: Path, count: int) -> Counter:
     connector, app = teams_app(h, folder, teams_local_testing=True)
     client = h.run(client_for(app))
     h.on_close(client.close)
+    post = json_poster(client)
     statuses: Counter = Counter()
-
-    async def post(body: Any) -> int:
-        response = await client.post("/api/messages", data=json.dumps(body), headers={"Content-Type": "application/json"})
-        await response.read()
-        return response.status
 
     @fuzz_settings(count)
     @given(st.data())

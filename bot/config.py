@@ -93,14 +93,17 @@ class Settings(BaseSettings):
     def _timezone_is_known(cls, value: str) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-        proper = {name.lower(): name for name in available_timezones()}.get(value.strip().lower())
         try:
-            if proper is None or len(value) > 64:
+            if len(value) > 64:
                 raise ValueError
-            ZoneInfo(proper)
+            return ZoneInfo(value.strip()).key  # the usual case, without reading the zone list
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError("must be an IANA time zone name such as America/Chicago or Europe/London") from None
-        return proper  # any case is accepted; the proper spelling is kept
+            pass
+        # Any case is accepted ("america/denver"); the proper spelling is kept.
+        proper = {name.lower(): name for name in available_timezones()}.get(value.strip().lower())
+        if proper is None:
+            raise ValueError("must be an IANA time zone name such as America/Chicago or Europe/London")
+        return proper
 
     @field_validator("holidays")
     @classmethod

@@ -149,7 +149,7 @@ class Checkin(Intent):
             return [Reply(text=f"You're already in the {team} team's check-ins. " + await self._cadence_line(team, msg, ctx))]
         admins = sorted(ctx.settings.admins)
         if ctx.settings.checkin_self_join == "off" or not admins:
-            return [Reply(text=f"Check-in teams are kept by your organisation's admins, so one of them adds people to {team}. "
+            return [Reply(text=f"Check-in teams are kept by your organization's admins, so one of them adds people to {team}. "
                                "Asking your supervisor is a good place to start.")]
         who = msg.user_name or msg.user
         if not await ctx.store.surveys.ask_to_join(team, msg.channel, msg.user, who, ctx.now().date().isoformat()):

@@ -39,11 +39,13 @@ def time_zone(name: str | None) -> ZoneInfo | None:
     the proper spelling, which is what gets stored."""
     if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name.strip()):
         return None
-    proper = _zone_names().get(name.strip().lower(), name.strip())
-    try:
-        return ZoneInfo(proper)
-    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
-        return None
+    for candidate in (name.strip(), None):
+        try:
+            # The exact spelling first; the zone list (slow to read) only for another.
+            return ZoneInfo(candidate or _zone_names().get(name.strip().lower(), name.strip()))
+        except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+            continue
+    return None
 
 
 def team_name(text: str) -> str | None:

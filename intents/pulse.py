@@ -197,8 +197,8 @@ class Pulse(Intent):
     async def _offer_round(self, rnd: Round, instrument: Instrument, member, tz: str, msg: Inbound, ctx: Context) -> Reply:
         closes = _when(rnd.closes_at, tz)
         if not await ctx.store.surveys.was_on_round(rnd.id, msg.channel, msg.user):
-            return Reply(text=f"Your team's {instrument.title} went out before you joined, so this one isn't yours to answer; "
-                              f"your first comes with the next pulse. It closes {closes}.")
+            return Reply(text=f"Your team's {instrument.title} went out before you joined, so your first one comes "
+                              f"with the next pulse. This one closes {closes}.")
         issued = await ctx.store.surveys.issue(rnd.id, [(msg.channel, msg.user)])
         held(ctx).keep(rnd.id, issued)
         token = issued.get((msg.channel, msg.user)) or held(ctx).token(rnd.id, msg.channel, msg.user)

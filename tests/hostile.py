@@ -191,6 +191,18 @@ def slack_command(data: st.DataObject, url: str) -> dict[str, str]:
     return form
 
 
+def json_poster(client: Any, path: str = "/api/messages") -> Callable[[Any], Any]:
+    """A coroutine function that posts ``body`` as JSON to ``path`` and
+    returns the HTTP status (Teams activities, as the connector sends them)."""
+
+    async def post(body: Any) -> int:
+        response = await client.post(path, data=json.dumps(body), headers={"Content-Type": "application/json"})
+        await response.read()
+        return response.status
+
+    return post
+
+
 def signed_slack_poster(client: Any, secret: str) -> Callable[[str, str], Any]:
     """A coroutine function that posts ``body`` to /slack/events signed as
     Slack signs it (so the shape checks, not the signature, decide) and

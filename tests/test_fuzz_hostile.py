@@ -9,7 +9,6 @@ so a run is the same on every machine; ``max_examples`` keeps it short.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from typing import Any
@@ -27,7 +26,7 @@ from bot.runtime import build_runtime
 from bot.server import create_app
 from tests.conftest import Chat, Clock, make_settings
 from tests.hostile import (
-    FakeMicrosoft, Harness, authorization, fuzz_settings, signed_slack_poster, slack_body, teams_activity, terminal_line, tracebacks,
+    FakeMicrosoft, Harness, authorization, fuzz_settings, json_poster, signed_slack_poster, slack_body, teams_activity, terminal_line, tracebacks,
 )
 from tests.slack_fake import SECRET, FakeSlack, slack_settings
 from tests.teams_support import FakeConnector
@@ -129,12 +128,8 @@ def test_teams_takes_hostile_activities_without_a_5xx(harness: Harness, tmp_path
     client = h.run(start_client(app))
     h.on_close(client.close)
     ref, before = h.run(seed(runtime))
+    post = json_poster(client)
     statuses: Counter = Counter()
-
-    async def post(body: Any) -> int:
-        response = await client.post("/api/messages", data=json.dumps(body), headers={"Content-Type": "application/json"})
-        await response.read()
-        return response.status
 
     @fuzz_settings(TEAMS_ACTIVITIES)
     @given(st.data())

@@ -94,7 +94,7 @@ async def test_self_join_can_be_turned_off(tmp_path: Path, clock):
     try:
         await Chat(runtime, user="u-root", team=None).say("/checkins team north wed 10 America/New_York")
         said = await Chat(runtime, user="u-ada", team=None).say("/checkin join north")
-        assert "kept by your organisation's admins" in said
+        assert "kept by your organization's admins" in said
         assert dms(runtime, "u-root") == [] and await runtime.store.surveys.members("north") == []
     finally:
         await runtime.close()

@@ -42,8 +42,8 @@ TEAM_NAME_HELP = "Team names are one word (letters, numbers and hyphens), like n
 CLOSE_DAY, CLOSE_HOUR = "mon", 8  # a week closes early on the following Monday, local time
 
 THANKS = (
-    "Thank you. Your answers are in, stored without your name. "
-    "You'll see the team's picture after the week closes, if enough people take part."
+    "Thank you. Your answers are in, without your name: they go into the team's counts together with other "
+    "people's, so nobody can pick yours out. You'll see the team's picture after the week closes, if enough people take part."
 )
 
 

@@ -26,7 +26,8 @@ from intents.pulse_index import index_of, is_concerning, worsened
 from intents.surveying import TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, send_problem, summarise, survey_form, to_supervisors, unpack
 from knowledge.instruments import Instrument, load_instruments
 
-THANKS = "Thank you. Your answers are in, stored without your name. The team's picture comes when the pulse closes, if enough people take part."
+THANKS = ("Thank you. Your answers are in, without your name: they go into the team's counts together with other people's, "
+          "so nobody can pick yours out. The team's picture comes when the pulse closes, if enough people take part.")
 USAGE = (
     "Try: /pulse start co-optation --team north --days 5 [--every month], /pulse status --team north, "
     "/pulse close --team north, /pulse report --team north, or /pulse action busy-work \"what we agreed\" --team north."

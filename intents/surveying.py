@@ -210,7 +210,7 @@ async def send(ctx: Context, instrument: Instrument, value: str, thanks: str, in
                     return [Reply(text="One of those answers is out of range, so I didn't store anything. Could you try the form again?")]
             elif len(str(answer)) > item.max_length:
                 return [Reply(text="That note is longer than the form allows, so I didn't store anything. Could you shorten it?")]
-        await ctx.store.surveys.redeem(token, answers, note_sizes(instrument))
+        await ctx.store.surveys.redeem(token, answers, note_sizes(instrument), together=ctx.settings.min_group)
     except TokenError as exc:
         return [Reply(text=send_problem(exc.reason))]
     except RecordsHeld:

@@ -48,7 +48,7 @@ async def test_a_check_in_shows_what_will_be_stored_and_who_sees_it_before_sendi
     assert "no name, no user id, no time" in review and "at least 5 people" in review
     assert "[1] Send" in review
     thanks = await ada.say("Send")
-    assert "stored without your name" in thanks
+    assert "Your answers are in, without your name" in thanks
     assert await runtime.store.surveys.response_count(this_week(runtime)) == 1
 
 
@@ -316,7 +316,7 @@ async def test_a_check_in_left_before_start_comes_back_with_checkin(runtime: Run
     await ada.say("Start check-in")
     for answer in ("4", "3", "4", ""):
         await ada.say(answer)
-    assert "stored without your name" in await ada.say("Send")
+    assert "Your answers are in, without your name" in await ada.say("Send")
     assert await runtime.store.surveys.response_count(this_week(runtime)) == 1
     answered = await ada.say("/checkin")
     assert "are in already" in answered and "Start check-in" not in answered

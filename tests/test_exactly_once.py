@@ -284,7 +284,7 @@ async def test_a_check_in_sent_twice_at_once_on_slack_is_stored_once_and_both_pr
     said = sorted(shown_text(u["view"]) for u in await slack_api.wait_for("views.update", 2))
     [rnd] = await slack.runtime.store.surveys.open_rounds(team="north")
     assert await slack.runtime.store.surveys.response_count(rnd.id) == 1
-    assert said[0].startswith("Already sent: your answers are in") and "Your answers are in, stored without your name" in said[1]
+    assert said[0].startswith("Already sent: your answers are in") and "Your answers are in, without your name" in said[1]
 
 
 # -- double presses and redeliveries, through the Teams endpoint -------------------

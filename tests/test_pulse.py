@@ -146,20 +146,34 @@ async def test_one_reminder_goes_to_the_whole_team_and_reveals_nothing(runtime: 
     assert all(not r.choices for r in reminders)
 
 
-async def test_a_restart_during_a_pulse_keeps_every_answer_and_the_close_time(runtime: Runtime):
+async def test_a_restart_during_a_pulse_keeps_written_answers_and_the_close_time_and_a_waiting_one_can_be_sent_again(
+        runtime: Runtime):
+    """Answers go to disk five at a time (the minimum group). Five written,
+    one waiting: a restart keeps the five, the close time, and the sixth
+    person's Start button, which takes their answer again."""
     from bot.runtime import build_runtime
 
-    people = team_of(runtime, 3)
+    people = team_of(runtime, 6)
     await join(people)
     await start(runtime)
-    await answer(runtime, people[0], ["4"] * 10)
+    for chat in people:
+        assert "Your answers are in" in await answer(runtime, chat, ["4"] * 10)
     round_id = (await runtime.store.surveys.open_rounds(team="north"))[0].id
+    assert await runtime.store.surveys.response_count(round_id) == 6
     closes = runtime.schedule.next_run(f"pulse:close:{round_id}")
     await runtime.close()
 
     again = await build_runtime(runtime.settings, now=runtime.engine.now)
     try:
-        assert await again.store.surveys.response_count(round_id) == 1
+        assert await again.store.surveys.response_count(round_id) == 5
+        invitation = again.courier.local.feed(Address(kind="user", id="u-north-5"))[-1]
+        resent = Chat(again, user="u-north-5", name="Person 5", team="north")
+        resent.channel._buttons = [(c["label"], c["action"], c["value"]) for c in invitation["choices"]]
+        await resent.say("1")
+        for value in ["4"] * 10:
+            await resent.say(value)
+        assert "Your answers are in" in await resent.say("Send")
+        assert await again.store.surveys.response_count(round_id) == 6
         assert again.schedule.next_run(f"pulse:close:{round_id}") == closes
         await again.schedule.fire(f"pulse:close:{round_id}")
         assert (await again.store.surveys.round(round_id)).status == "closed"
@@ -260,7 +274,7 @@ async def test_a_peer_gets_the_running_pulse_back_with_plain_pulse(runtime: Runt
     await people[0].say("Start the pulse")
     for value in ["4"] * 10:
         await people[0].say(value)
-    assert "stored without your name" in await people[0].say("Send")
+    assert "Your answers are in, without your name" in await people[0].say("Send")
     answered = await people[0].say("/pulse")
     assert "are in already" in answered and "Start the pulse" not in answered
     assert await runtime.store.surveys.response_count(next(r.id for r in await runtime.store.surveys.open_rounds(team="north"))) == 1

@@ -126,7 +126,7 @@ async def test_a_check_in_goes_from_slash_command_to_one_stored_anonymous_answer
 
     await press_in_modal(bot, closing, button(closing, "Send"))
     [thanks] = await slack_api.wait_for("views.update")
-    assert thanks["view_id"] == "V9" and "Your answers are in, stored without your name" in shown_text(thanks["view"])
+    assert thanks["view_id"] == "V9" and "Your answers are in, without your name" in shown_text(thanks["view"])
     [rnd] = await bot.runtime.store.surveys.open_rounds(team="north")
     assert await bot.runtime.store.surveys.response_count(rnd.id) == 1
 

@@ -63,7 +63,7 @@ are the same for every answer of the round, and the -shm lists the same
 pages after each one. It carries nothing about the choice, so there is no
 need to reset it (which SQLite can't do safely while other connections may
 have it mapped; ``locking_mode = EXCLUSIVE`` would drop it but lock out every
-other process). The cost is a write of the whole round per answer: for 50
+other process). The cost is a write of the whole round per group of answers: for 50
 people about 10 to 20 ms (benchmarks/survey_answer_cost.py), against 2 ms.
 
 An empty log before every answer. After each write the log is checkpointed
@@ -71,22 +71,32 @@ and truncated, so it never holds an ordered history: for the moment of one
 write it holds that write, as two copies taken around one answer would
 show. A reader on another connection (an open sqlite3 shell, a backup tool)
 stops the log being emptied, and answers written then would pile up in it
-in answering order, whatever their pages. So an answer is taken only when
-the log could be emptied just before it (``PRAGMA wal_checkpoint(TRUNCATE)``
+in answering order, whatever their pages. So answers are written only when
+the log could be emptied just before (``PRAGMA wal_checkpoint(TRUNCATE)``
 reports busy while any reader holds it, and the file must be 0 bytes);
-otherwise nothing is written, the person is asked kindly to press Send
-again in a minute (the token is untouched), and one line without any
-answer is logged. The check waits ``CHECKPOINT_WAIT_MS`` for readers, not
+otherwise a group keeps waiting in memory for the next answer or the
+close (and a single answer written at once, ``together=1``, is refused:
+the person is asked kindly to press Send again in a minute, the token
+untouched), and one line without any answer is logged. The check waits ``CHECKPOINT_WAIT_MS`` for readers, not
 the store's busy timeout. A reader that starts in the instant after the
 check can keep that one answer in the log, and then refuses the next: the
 log holds one answer at most.
 
-What a copy of the file mid-round does show is the running totals: if the
-copier also knows that exactly one person has answered so far, the totals
-are that person's answer, and two copies around one answer show that
-answer. The minimum group protects what is shown, not a disk taken after
-the first answer; that is why results are deleted at close and the
-database file belongs with the people who may see it.
+Answers go to disk together, never one by one. A copy of the file
+mid-round shows the running totals, so two copies taken either side of one
+answer (two backups an hour apart, say, with the platform showing who
+answered in between) would show that answer, and a round that only one or
+two people answered would show theirs. So ``redeem(..., together=k)``
+(the intents pass ``PEERBOT_MIN_GROUP``) keeps each answer in this
+process's memory, checked and counted as answered, until ``k`` are
+waiting, and then writes them in one transaction: any two copies differ by
+at least ``k`` answers, the same group size the minimum group promises
+supervisors. At close the waiting answers are added to the totals in
+memory and never written. What that costs: answers still waiting when the
+process stops are not stored (their tokens were never used, so the
+person's Start button still works), and a round closed by another process
+(``peerbot checkins close`` beside a running ``peerbot chat``) can't count
+the answers this one holds.
 
 PostgreSQL (a later move): the SQL here is plain (``INSERT ... ON CONFLICT
 DO NOTHING``, ``UPDATE ... WHERE state = ?`` with rowcount). There an update
@@ -234,9 +244,20 @@ class Closing:
     first: bool
 
 
+@dataclass(frozen=True)
+class HeldAnswer:
+    """One answer waiting in memory to be written with others: the count
+    cells it chose and its notes (item, text, slot size in characters)."""
+
+    chosen: frozenset[tuple[str, int]]
+    notes: tuple[tuple[str, str, int], ...]
+
+
 class Surveys:
     def __init__(self, store: "Store"):
         self._store = store
+        # round id -> token hash -> answer; touched only on the store's thread
+        self._held: dict[str, dict[str, HeldAnswer]] = {}
 
     @property
     def _db(self):
@@ -523,93 +544,140 @@ class Surveys:
         rounds = list(self._db["survey_rounds"].rows_where("id = ?", [row[1]]))
         if not rounds or rounds[0]["status"] != "open":
             raise TokenError("closed")
+        if digest in self._held.get(row[1], {}):
+            raise TokenError("used")  # answered, waiting in memory to be written with others
         return row[0], Round(**rounds[0])
 
     async def check_token(self, token: str) -> Round:
         """The open round a token belongs to, or TokenError."""
         return (await self._store.run(self._usable_round, token_hash(token)))[1]
 
-    async def redeem(self, token: str, answers: dict[str, Any], note_sizes: dict[str, int] | None = None) -> Round:
-        """Count one anonymous answer, once per token, or raise RecordsHeld
-        (nothing stored) while a reader holds the write-ahead log open.
+    async def redeem(self, token: str, answers: dict[str, Any], note_sizes: dict[str, int] | None = None,
+                     together: int = 1) -> Round:
+        """Count one anonymous answer, once per token.
 
-        The write touches the same rows, and so the same pages, whatever was
-        chosen: every count cell of the round is rewritten (plus one where
-        chosen, plus nothing elsewhere, each with new random ``stir``), every
-        note slot of the round gets fresh random padding (the chosen free
-        slot gets the note), and every token slot is stirred. Nothing new is
-        inserted; ``note_sizes`` names the text items."""
+        The answer is checked against the round's ballot and held in memory
+        until ``together`` answers of its round are waiting; then they are
+        written in one transaction (``_write_held``). With ``together=1`` it
+        is written at once, or RecordsHeld is raised (nothing stored, the
+        token untouched) while a reader holds the write-ahead log open; a
+        batch that meets a held log simply waits for the next answer or the
+        close. ``note_sizes`` names the text items."""
 
         def write() -> Round:
             digest = token_hash(token)
-            self._usable_round(digest)  # an unknown or used token hears so, held log or not
+            _, rnd = self._usable_round(digest)  # unknown, used (also waiting) or closed
+            held = HeldAnswer(*self._marks(rnd.id, answers, note_sizes or {}))
+            waiting = self._held.setdefault(rnd.id, {})
+            waiting[digest] = held
+            if len(waiting) < together:
+                return rnd
             if not self._empty_log():
+                if together > 1:
+                    log.warning("survey answers wait in memory: another connection holds the write-ahead log open")
+                    return rnd
+                del waiting[digest]
                 log.warning("a survey answer was not stored: another connection holds the write-ahead log open; "
                             "the person was asked to try again")
                 raise RecordsHeld()
-            with self._db.atomic():
-                slot, rnd = self._usable_round(digest)
-                if self._db.execute("update survey_tokens set state = 'used' where id = ? and state = 'sent'", [slot]).rowcount != 1:
-                    raise TokenError("used")
-                sizes = note_sizes or {}
-                chosen: set[tuple[str, int]] = {(ANSWERS, 0)}
-                notes: dict[str, str] = {}
-                for item, value in answers.items():
-                    if item in sizes:
-                        notes[item] = str(value)
-                    elif not isinstance(value, int) or isinstance(value, bool):
-                        raise ValueError(f"{item} takes a point on its scale")
-                    else:
-                        chosen.add((item, value))
-                self._rewrite_counts(rnd.id, chosen)
-                self._rewrite_notes(rnd.id, notes, sizes)
-                self._db.execute("update survey_tokens set stir = ? where round_id = ?", [secrets.token_bytes(STIR_BYTES), rnd.id])
+            if not self._write_held(rnd.id):
+                raise TokenError("used")  # another process wrote an answer for this token first
             if not self._empty_log():
-                log.warning("the write-ahead log could not be emptied after a survey answer (another connection is reading); "
+                log.warning("the write-ahead log could not be emptied after survey answers (another connection is reading); "
                             "answers wait until it can be")
             return rnd
 
         return await self._store.run(write)
 
-    def _rewrite_counts(self, round_id: str, chosen: set[tuple[str, int]]) -> None:
-        """Rewrite every count cell of the round, in one fixed order: +1 on
-        the chosen cells, +0 on the rest, new random stir on all."""
-        cells = self._db.execute("select id, item, point from survey_tallies where round_id = ? order by id", [round_id]).fetchall()
-        missing = chosen - {(item, point) for _, item, point in cells}
+    def _marks(self, round_id: str, answers: dict[str, Any], sizes: dict[str, int]
+               ) -> tuple[frozenset[tuple[str, int]], tuple[tuple[str, str, int], ...]]:
+        """The cells an answer chooses and its notes, or ValueError for a
+        point that isn't on the round's ballot (nothing is held then)."""
+        chosen: set[tuple[str, int]] = {(ANSWERS, 0)}
+        notes: list[tuple[str, str, int]] = []
+        for item, value in answers.items():
+            if item in sizes:
+                notes.append((item, str(value), sizes[item]))
+            elif not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{item} takes a point on its scale")
+            else:
+                chosen.add((item, value))
+        cells = {(item, point) for item, point in self._db.execute(
+            "select item, point from survey_tallies where round_id = ?", [round_id])}
+        missing = chosen - cells
         if missing:
             item, point = sorted(missing)[0]
-            raise ValueError(f"{item}={point} is not on this round's ballot")  # rolls the whole answer back
+            raise ValueError(f"{item}={point} is not on this round's ballot")
+        return frozenset(chosen), tuple(notes)
+
+    def _write_held(self, round_id: str) -> int:
+        """Write the round's waiting answers in one transaction, each token
+        guarded (sent to used: an answer another process already wrote for
+        the same token is dropped), touching every row the round owns."""
+        waiting = self._held.pop(round_id, {})
+        with self._db.atomic():
+            added: dict[tuple[str, int], int] = {}
+            notes: list[tuple[str, str, int]] = []
+            written = 0
+            for digest, held in waiting.items():
+                used = self._db.execute(
+                    "update survey_tokens set state = 'used' where round_id = ? and token_hash = ? and state = 'sent'",
+                    [round_id, digest],
+                ).rowcount
+                if used != 1:
+                    continue
+                written += 1
+                for cell in held.chosen:
+                    added[cell] = added.get(cell, 0) + 1
+                notes += held.notes
+            self._rewrite_counts(round_id, added)
+            self._rewrite_notes(round_id, notes)
+            self._db.execute("update survey_tokens set stir = ? where round_id = ?", [secrets.token_bytes(STIR_BYTES), round_id])
+        return written
+
+    def _rewrite_counts(self, round_id: str, added: dict[tuple[str, int], int]) -> None:
+        """Rewrite every count cell of the round, in one fixed order: plus
+        how many chose it (often 0), new random stir on all."""
+        cells = self._db.execute("select id, item, point from survey_tallies where round_id = ? order by id", [round_id]).fetchall()
         for cell_id, item, point in cells:
             self._db.execute("update survey_tallies set n = n + ?, stir = ? where id = ?",
-                             [int((item, point) in chosen), secrets.token_bytes(STIR_BYTES), cell_id])
+                             [added.get((item, point), 0), secrets.token_bytes(STIR_BYTES), cell_id])
 
-    def _rewrite_notes(self, round_id: str, notes: dict[str, str], sizes: dict[str, int]) -> None:
+    def _rewrite_notes(self, round_id: str, notes: list[tuple[str, str, int]]) -> None:
         """Rewrite every note slot of the round: each note into a free slot of
         its item chosen uniformly at random, every other slot re-padded."""
         slots = self._db.execute("select id, item, state, body from survey_notes where round_id = ? order by id", [round_id]).fetchall()
-        target: dict[int, str] = {}
-        for item, text in notes.items():
-            free = [slot_id for slot_id, slot_item, state, _ in slots if slot_item == item and state == "free"]
-            if not free:
+        free: dict[str, list[int]] = {}
+        for slot_id, item, state, _ in slots:
+            if state == "free":
+                free.setdefault(item, []).append(slot_id)
+        target: dict[int, tuple[str, int]] = {}
+        for item, text, chars in notes:
+            if not free.get(item):
                 raise RuntimeError("no free slot left in this round")  # allocation at open makes this unreachable
-            target[_RANDOM.choice(free)] = item
+            target[free[item].pop(_RANDOM.randrange(len(free[item])))] = (text, chars)
         for slot_id, item, state, body in slots:
             if slot_id in target:
+                text, chars = target[slot_id]
                 self._db.execute("update survey_notes set state = 'used', body = ? where id = ? and state = 'free'",
-                                 [pack_note(notes[item], sizes[item]), slot_id])
+                                 [pack_note(text, chars), slot_id])
             else:
                 self._db.execute("update survey_notes set body = ? where id = ?", [repad(body, state == "used"), slot_id])
+
+    def waiting(self) -> int:
+        """How many answers this process holds in memory, over all rounds."""
+        return sum(len(w) for w in self._held.values())
 
     async def response_count(self, round_id: str) -> int:
         def read() -> int:
             row = self._db.execute(
                 "select n from survey_tallies where round_id = ? and item = ? and point = 0", [round_id, ANSWERS]
             ).fetchone()
-            return row[0] - COUNT_BASE if row else 0
+            return row[0] - COUNT_BASE + len(self._held.get(round_id, {})) if row else 0
 
         return await self._store.run(read)
 
-    def _tallies(self, round_id: str) -> Tallies:
+    def _tallies(self, round_id: str, waiting: dict[str, HeldAnswer] | None = None) -> Tallies:
         counts: dict[str, dict[int, int]] = {}
         answers = 0
         for item, point, n in self._db.execute("select item, point, n from survey_tallies where round_id = ?", [round_id]):
@@ -620,6 +688,17 @@ class Surveys:
         notes: dict[str, list[str]] = {}
         for item, body in self._db.execute("select item, body from survey_notes where round_id = ? and state = 'used'", [round_id]):
             notes.setdefault(item, []).append(unpack_note(body))
+        for digest, held in (waiting or {}).items():  # answers that waited in memory, added here and never written
+            sent = self._db.execute("select 1 from survey_tokens where round_id = ? and token_hash = ? and state = 'sent'",
+                                    [round_id, digest]).fetchone()
+            if not sent:
+                continue
+            answers += 1
+            for item, point in held.chosen - {(ANSWERS, 0)}:
+                counts.setdefault(item, {})
+                counts[item][point] = counts[item].get(point, 0) + 1
+            for item, text, _ in held.notes:
+                notes.setdefault(item, []).append(text)
         for texts in notes.values():
             _RANDOM.shuffle(texts)
         return Tallies(answers=answers, counts={k: dict(sorted(v.items())) for k, v in counts.items()}, notes=notes)
@@ -644,7 +723,7 @@ class Surveys:
                 ).rowcount == 1
                 if won:
                     rnd = list(self._db["survey_rounds"].rows_where("id = ?", [round_id]))[0]
-                    tallies = self._tallies(round_id)
+                    tallies = self._tallies(round_id, self._held.pop(round_id, {}))
                     released = tallies.answers >= min_group
                     self._db["survey_summaries"].insert({
                         "round_id": round_id, "team": rnd["team"], "instrument": rnd["instrument"], "label": rnd["label"],

@@ -21,6 +21,7 @@ from intents.times import spoken_day, spoken_time
 from bot.store.surveys import TokenError
 from intents.surveying import (
     TOKEN_PROBLEMS,
+    went_to,
     ballot_of,
     clean_answers,
     preview,
@@ -275,7 +276,8 @@ class Checkin(Intent):
         # A direct message, so the Start button stays with the person until
         # they answer (a form abandoned half-way can be started again).
         invitation = self._invitation(team, token, ctx, to=Destination.user(msg.user, via=msg.channel),
-                                      closes=spoken_time(rnd.closes_at, await self._tz(team, msg, ctx)))
+                                      closes=spoken_time(rnd.closes_at, await self._tz(team, msg, ctx)),
+                                      asked=await ctx.store.surveys.asked(rnd.id))
         if msg.direct or msg.action is not None:
             return [invitation]
         return [invitation, Reply(text="I've sent this week's check-in to our direct messages, so it stays between us.")]
@@ -299,13 +301,15 @@ class Checkin(Intent):
         closed = f" on {spoken_day(rows[0]['closed_at'])}" if rows and rows[0].get("closed_at") else ""
         return f"This week's check-in closed{closed}, so there's nothing to answer now. " + await self._next_line(team, msg, ctx)
 
-    def _invitation(self, team: str, token: str, ctx: Context, to: Destination, closes: str | None = None) -> Reply:
+    def _invitation(self, team: str, token: str, ctx: Context, to: Destination, closes: str | None = None,
+                    asked: int = 0) -> Reply:
         count = len(self.instrument(ctx).items)
         until = f" It's open until {closes}." if closes else ""
         return Reply(
             text=f"Hi, it's check-in time for the {team} team: {count} quick questions, under a minute. "
             f"Your answers are stored without your name, and only the team's combined picture is ever shown, "
-            f"once at least {ctx.settings.min_group} people have answered. It's entirely up to you.{until}",
+            f"once at least {ctx.settings.min_group} people have answered. {went_to(asked, team)}"
+            f"It's entirely up to you.{until}",
             choices=[
                 Choice(label="Start check-in", action="checkin:start", value=token),
                 Choice(label="Not this week", action="checkin:snooze"),
@@ -399,8 +403,9 @@ class Checkin(Intent):
         issued = await ctx.store.surveys.issue(rnd.id, [(m.via, m.user_id) for m in due])
         held(ctx).keep(rnd.id, issued)
         zones = {m.user_id: m.tz or info["tz"] for m in due}
+        asked = await ctx.store.surveys.asked(rnd.id) if issued else 0
         return [self._invitation(team, token, ctx, to=Destination.user(user, via=via),
-                                 closes=spoken_time(rnd.closes_at, zones.get(user, info["tz"])))
+                                 closes=spoken_time(rnd.closes_at, zones.get(user, info["tz"])), asked=asked)
                 for (via, user), token in issued.items()]
 
     async def close_due(self, team: str, ctx: Context, everything: bool = False) -> list[Reply]:

@@ -23,7 +23,9 @@ from intents.inputs import whole_number
 from intents.invitations import held
 from intents.times import spoken_day, spoken_time
 from intents.pulse_index import index_of, is_concerning, worsened
-from intents.surveying import TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, send_problem, summarise, survey_form, to_supervisors, unpack
+from intents.surveying import (
+    TOKEN_PROBLEMS, ballot_of, clean_answers, preview, send, send_problem, summarise, survey_form, to_supervisors, unpack, went_to,
+)
 from knowledge.instruments import Instrument, load_instruments
 
 THANKS = ("Thank you. Your answers are in, without your name: they go into the team's counts together with other people's, "
@@ -135,7 +137,8 @@ class Pulse(Intent):
                                   timezone=info["tz"], month=months, day=f"1st {info['weekday']}", hour=info["hour"])
         info = await ctx.store.surveys.team(team)
         zones = {(m.via, m.user_id): m.tz or info["tz"] for m in members}
-        invitations = [self._invitation(team, instrument, token, via, user, rnd, ctx, tz=zones.get((via, user)))
+        asked = await ctx.store.surveys.asked(rnd.id) if issued else 0
+        invitations = [self._invitation(team, instrument, token, via, user, rnd, ctx, tz=zones.get((via, user)), asked=asked)
                        for (via, user), token in issued.items()]
         note = f"; it will repeat every {every.rstrip('ly')}" if every else ""
         confirm = [] if quiet else [Reply(text=f"Started the {instrument.title} for the {team} team: sent to {len(issued)} people. "
@@ -143,12 +146,12 @@ class Pulse(Intent):
         return invitations + confirm
 
     def _invitation(self, team: str, instrument: Instrument, token: str, via: str, user: str, rnd: Round, ctx: Context,
-                    tz: str | None = None) -> Reply:
+                    tz: str | None = None, asked: int = 0) -> Reply:
         closes = _when(rnd.closes_at, tz or ctx.settings.timezone)
         return Reply(
             text=f"Your team ({team}) is running a {instrument.title}: {len(instrument.items)} short statements about how your work "
             f"has felt lately. Your answers are stored without your name, and the team's picture is shown only if at least "
-            f"{ctx.settings.min_group} people take part. Taking part is up to you. It's open until {closes}.",
+            f"{ctx.settings.min_group} people take part. {went_to(asked, team)}Taking part is up to you. It's open until {closes}.",
             choices=[Choice(label="Start the pulse", action="pulse:start", value=token)],
             to=Destination.user(user, via=via),
             secret=True,
@@ -214,7 +217,8 @@ class Pulse(Intent):
                 return Reply(text=f"Your answers to your team's {instrument.title} are in already. Thank you. "
                                   f"The team's picture comes after it closes, {closes}.")
             return Reply(text=f"Your team's {instrument.title} has closed, so there's nothing to answer now.")
-        return self._invitation(member.team, instrument, token, msg.channel, msg.user, rnd, ctx, tz=tz)
+        return self._invitation(member.team, instrument, token, msg.channel, msg.user, rnd, ctx, tz=tz,
+                                asked=await ctx.store.surveys.asked(rnd.id))
 
     async def _no_pulse_line(self, team: str, tz: str, ctx: Context) -> str:
         """When the team's last pulse closed, and when the next one opens."""

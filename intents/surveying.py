@@ -187,6 +187,14 @@ RECORDS_HELD = ("Something on the server is holding the records open for a momen
                 "Your answers are still here: press Send again in a minute and they'll go in, without your name.")
 
 
+def went_to(asked: int, team: str) -> str:
+    """How many people a round went to, in every invitation: someone who
+    knows their team is four people and reads seven can ask why (extra
+    accounts on a roster are how a group's answers could be picked apart)."""
+    people = "person" if asked == 1 else "people"
+    return f"It went to the {asked} {people} on the {team} team when it opened. " if asked else ""
+
+
 def send_problem(reason: str) -> str:
     """What to say when Send meets a token that can't take answers."""
     return ALREADY_SENT if reason == "used" else TOKEN_PROBLEMS[reason]

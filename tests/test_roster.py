@@ -136,6 +136,20 @@ async def test_people_added_after_a_round_opens_cannot_pad_it(runtime: Runtime, 
     assert "fewer than 5 people answered" in post["text"] and "secret" not in post["text"]
 
 
+async def test_every_invitation_says_how_many_people_the_round_went_to(runtime: Runtime, north: Chat):
+    """Padding a roster before a round opens (four accounts an admin
+    controls, to subtract their answers from the group's) can't be stopped
+    by storage; it can be seen. Each invitation, also one brought back with
+    /checkin, says how many people the round went to, so a member who knows
+    their team is two people reads five and can ask why."""
+    await north.say("/checkins members north add u-victim u-p1 u-p2 u-p3 u-p4")
+    await deliver(runtime, await runtime.engine.intent("checkin").prompt("north", runtime.engine.system_context()))
+    invitation = [m for m in dms(runtime, "u-victim") if m.get("choices")][-1]
+    assert "It went to the 5 people on the north team when it opened." in invitation["text"]
+    again = await Chat(runtime, user="u-victim", team=None).say("/checkin")
+    assert "It went to the 5 people on the north team when it opened." in again
+
+
 def test_the_roster_from_the_shell(tmp_path: Path):
     from bot.cli import cli
 

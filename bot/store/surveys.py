@@ -517,6 +517,12 @@ class Surveys:
 
         return await self._store.run(write)
 
+    async def asked(self, round_id: str) -> int:
+        """How many people a round can go to: the team when it opened. Told
+        to each of them, so a roster padded with extra accounts shows."""
+        return await self._store.run(lambda: self._db.execute(
+            "select count(*) from survey_eligible where round_id = ?", [round_id]).fetchone()[0])
+
     async def was_on_round(self, round_id: str, via: str, user_id: str) -> bool:
         """Whether the person was on the team when the round opened (and so
         may be sent its form); says nothing about answering."""

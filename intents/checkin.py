@@ -264,7 +264,7 @@ class Checkin(Intent):
         token = issued.get((msg.channel, msg.user)) or held(ctx).token(rnd.id, msg.channel, msg.user)
         if token is None:
             return [Reply(text="This week's check-in went to you in a direct message before I last restarted, and I can "
-                               "only bring its Start button back while I'm running, so that message is the way in. "
+                               "only bring its Start button back while I'm running, so that message, in our direct messages, is the way in. "
                                f"If you've answered already, thank you. It closes {spoken_time(rnd.closes_at, await self._tz(team, msg, ctx))}.")]
         try:
             await ctx.store.surveys.check_token(token)

@@ -208,7 +208,7 @@ class Pulse(Intent):
         token = issued.get((msg.channel, msg.user)) or held(ctx).token(rnd.id, msg.channel, msg.user)
         if token is None:
             return Reply(text=f"Your team's {instrument.title} went to you in a direct message before I last restarted, and I can "
-                              f"only bring its Start button back while I'm running, so that message is the way in. "
+                              f"only bring its Start button back while I'm running, so that message, in our direct messages, is the way in. "
                               f"If you've answered already, thank you. It closes {closes}.")
         try:
             await ctx.store.surveys.check_token(token)

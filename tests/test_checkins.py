@@ -358,6 +358,11 @@ async def test_after_a_restart_checkin_says_plainly_where_the_button_is(runtime:
     runtime.engine.resources.pop(RESOURCE)  # what a restart forgets
     again = await ada.say("/checkin")
     assert "before I last restarted" in again and f"closes {closes}." in again
+    # In the terminal, /messages is the scrolling up a platform would offer:
+    # the invitation comes back with a Start button that works.
+    shown = await ada.say("/messages")
+    assert "it's check-in time for the north team" in shown and "[1] Start check-in" in shown
+    assert "(1 of 4) How has your energy been this week?" in await ada.say("Start check-in")
 
 
 async def test_a_check_in_closes_in_the_persons_own_time_zone(runtime: Runtime):

@@ -20,6 +20,8 @@ from bot.engine import Engine
 from bot.model import FieldKind, Inbound, Reply
 
 CHANNEL = "terminal"
+# Typed to see one's direct messages again (the terminal has no scrollback of its own across runs).
+MESSAGES_WORDS = ("/messages", "messages")
 
 
 class TerminalChannel:
@@ -84,6 +86,9 @@ class TerminalChannel:
 
     async def send(self, line: str) -> None:
         """Handle one typed line and print what the bot says back."""
+        if line.strip().lower() in MESSAGES_WORDS:
+            self.show_messages()
+            return
         missed = self._missed_button(line)
         if missed is not None:
             self.out.write(missed + "\n\n")
@@ -148,6 +153,25 @@ class TerminalChannel:
             fh.write(reply.image.png)
         return f"[chart: {reply.image.alt}; saved to {fh.name}]"
 
+    def show_messages(self, last: int = 5) -> None:
+        """The terminal's way of scrolling up: the person's last direct
+        messages again, as the local platform keeps them, with the buttons
+        of the newest that had any (a check-in's Start button left behind
+        before a restart is found here, as it would be in Slack or Teams)."""
+        kept = [m for m in self.courier.local.feed(Address(kind="user", id=self.user))][-last:]
+        if not kept:
+            self.out.write("There are no direct messages from me to you yet.\n\n")
+        else:
+            heading = "My last direct message to you:" if len(kept) == 1 else f"My last {len(kept)} direct messages to you, oldest first:"
+            self.out.write(heading + "\n\n")
+            buttons: list[tuple[str, str, str]] = []
+            for data in kept:
+                self._buttons = []
+                self.show(Reply.model_validate({k: v for k, v in data.items() if k in Reply.model_fields and k != "image"}))
+                buttons = self._buttons or buttons
+            self._buttons = buttons
+        self.out.flush()
+
     # -- the loop ------------------------------------------------------------
 
     async def greet(self) -> None:
@@ -155,7 +179,7 @@ class TerminalChannel:
         if self.interactive:
             who = f", {self.name}" if self.name else ""
             self.out.write(f"Hi{who}. Type help to see what I can do, or ask me anything about the peer role.\n")
-            self.out.write("Press Ctrl-D (or type exit) to leave.\n\n")
+            self.out.write("/messages shows my last direct messages to you again. Press Ctrl-D (or type exit) to leave.\n\n")
         if waiting:
             self.out.write("Messages for you while you were away:\n\n")
             for data in waiting:

@@ -37,6 +37,8 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float
+    # The client's (host, port): calls on one kept-alive connection share it.
+    peer: Any = None
 
 
 @dataclass
@@ -80,7 +82,7 @@ class FakeSlack:
     async def api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
-        self.calls.append(Call(method, args, time.monotonic()))
+        self.calls.append(Call(method, args, time.monotonic(), request.transport.get_extra_info("peername") if request.transport else None))
         if self.rate_limit.get(method):
             self.rate_limit[method] -= 1
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"})
@@ -123,6 +125,14 @@ class FakeSlack:
         self.responses.append(await request.json())
         return web.Response(text="ok")
 
+    def app(self) -> web.Application:
+        """The fake as an aiohttp app: the Web API, file uploads, response_urls."""
+        app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self.api)
+        app.router.add_post("/upload/{file}", self.upload)
+        app.router.add_post("/respond/{id}", self.respond)
+        return app
+
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
@@ -142,11 +152,7 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
 @pytest.fixture
 async def slack_api(aiohttp_server) -> FakeSlack:
     fake = FakeSlack()
-    app = web.Application(client_max_size=20 * 1024 * 1024)
-    app.router.add_route("*", "/api/{method}", fake.api)
-    app.router.add_post("/upload/{file}", fake.upload)
-    app.router.add_post("/respond/{id}", fake.respond)
-    server = await aiohttp_server(app)
+    server = await aiohttp_server(fake.app())
     fake.url = str(server.make_url("")).rstrip("/")
     return fake
 

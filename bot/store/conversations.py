@@ -28,14 +28,15 @@ class FormSessions:
 
     async def get(self, channel: str, user: str, conversation: str) -> FormSession | None:
         def read() -> FormSession | None:
-            rows = list(
-                self._store.db["form_sessions"].rows_where(
-                    "channel = ? and user = ? and conversation = ?", [channel, user, conversation]
-                )
+            # Asked for every message, so plain SQL: sqlite-utils' table
+            # lookup and rows_where read the schema first, three queries a call.
+            cursor = self._store.db.execute(
+                "select * from form_sessions where channel = ? and user = ? and conversation = ?", [channel, user, conversation]
             )
-            if not rows:
+            found = cursor.fetchone()
+            if found is None:
                 return None
-            row = rows[0]
+            row = dict(zip((column[0] for column in cursor.description), found))
             return FormSession(
                 channel=row["channel"],
                 user=row["user"],

@@ -5,7 +5,12 @@ or connected over Socket Mode when there is no public URL.
 Every HTTP request is checked against the signing secret (and Slack's
 five-minute replay window) before anything is parsed; a repeated event id
 (Slack's retries, ``X-Slack-Retry-Num``) is acknowledged and dropped before
-any listener runs.
+any listener runs, and an event's work waits for its durable claim
+(repeats.py), so the ack itself never waits for the disk.
+
+Every Web API call, and every post to a response_url, goes through one
+aiohttp session opened at start and closed at shutdown, so connections to
+Slack are kept and reused instead of opened for each call.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import logging
 from typing import Any, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -28,7 +34,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.slack import shapes
 from bot.channels.slack.channel import QUIET as _quiet, SlackChannel
 from bot.channels.slack.checks import check_slack
-from bot.channels.slack.listeners import Listeners
+from bot.channels.slack.listeners import CLAIM, Listeners
+from bot.channels.slack.repeats import Repeats
 from bot.config import Settings
 
 log = logging.getLogger(__name__)
@@ -36,14 +43,22 @@ log = logging.getLogger(__name__)
 PATH = "/slack/events"
 PACE_SECONDS = 1.0
 RATE_LIMIT_RETRIES = 3
+WEB_API_TIMEOUT = 15
 
 
 def build_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, logger=_quiet, timeout=15)
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, logger=_quiet, timeout=WEB_API_TIMEOUT)
     # A 429 is waited out (Retry-After) and tried again, up to three times.
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
     return client
+
+
+def open_session() -> aiohttp.ClientSession:
+    """The one session every call to Slack shares (slack_sdk opens, and
+    closes, a new one per call when it has none). Its timeout stands in for
+    the per-call one slack_sdk only sets on sessions of its own."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
 
 
 def channel_ids(settings: Settings) -> dict[str, str]:
@@ -75,19 +90,24 @@ class SlackPlatform:
         self.bolt.middleware(self._skip_repeats)
         self.listeners.register(self.bolt)
         self.socket: Any = None
+        self.repeats: Repeats | None = None
         self.checks: asyncio.Task | None = None
         self.fine: list[str] = []
         self.problems: list[str] = []
 
     # -- requests ----------------------------------------------------------------
 
-    async def _skip_repeats(self, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
-        """Claim each event id once; a retry or redelivery is acknowledged and dropped."""
+    async def _skip_repeats(
+        self, body: dict[str, Any], context: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """Claim each event id once; a retry or redelivery is acknowledged and
+        dropped. The durable claim rides in the context for the work to await."""
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        runtime = self.listeners.runtime
-        if event_id and runtime is not None:
-            if not await runtime.store.slack_events.claim(str(event_id), runtime.engine.now()):
+        if event_id and self.repeats is not None:
+            claim = self.repeats.take(str(event_id))
+            if claim is None:
                 return BoltResponse(status=200, body="")
+            context[CLAIM] = claim
         await next()
         return None
 
@@ -129,6 +149,8 @@ class SlackPlatform:
 
     async def start(self, runtime: Any) -> None:
         self.listeners.runtime = runtime
+        self.client.session = open_session()
+        self.repeats = Repeats(lambda ids: runtime.store.slack_events.claim_many(ids, runtime.engine.now()))
         runtime.courier.register(self.slack)
         self.checks = asyncio.create_task(self.check(), name="slack-checks")
         if self.settings.slack_socket_mode:
@@ -156,6 +178,11 @@ class SlackPlatform:
             await self.socket.close_async()
         for task in list(self.listeners._tasks):
             task.cancel()
+        if self.repeats is not None:
+            # Claims already acknowledged are written before the store closes.
+            await self.repeats.drain()
+        if self.client.session is not None:
+            await self.client.session.close()
 
 
 SLACK = web.AppKey("slack", SlackPlatform)

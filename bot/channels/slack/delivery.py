@@ -95,7 +95,8 @@ class ResponseUrl(Surface):
 
     def __init__(self, slack: SlackChannel, user: str, response_url: str, *, replaces: bool = False, **kw: Any):
         super().__init__(slack, user, **kw)
-        self.webhook = AsyncWebhookClient(response_url, timeout=10, logger=QUIET)
+        # The Web API client's session: its connections are kept and reused.
+        self.webhook = AsyncWebhookClient(response_url, timeout=10, logger=QUIET, session=slack.client.session)
         self.replaces = replaces
 
     async def show(self, reply: Reply) -> None:

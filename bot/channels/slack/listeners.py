@@ -1,9 +1,12 @@
 """Bolt listeners: each Slack event, acknowledged at once, then translated
 for the engine and its replies shown where the person is.
 
-The app runs with ``process_before_response=True`` and Bolt's lazy
-listeners: the ack function only acknowledges (well inside Slack's three
-seconds) and the lazy function does the work afterwards. The one exception
+The app runs with ``process_before_response=True``; each listener only
+acknowledges (well inside Slack's three seconds) and starts the work on a
+task of its own, handed the request's body and context as they are (Bolt's
+lazy listeners would deep-copy the whole request for every event). An
+event's work first waits for its durable claim (repeats.py) and does
+nothing if an earlier delivery already took it. The one exception
 is a modal submission, whose answer (errors next to fields, or the closing
 view) has to travel in the ack itself; the engine gets two seconds for it
 and otherwise the modal says "one moment" and is updated when done.
@@ -15,7 +18,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp, AsyncAck
 
@@ -30,11 +33,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Where the event's durable claim (an asyncio future of bool) rides in Bolt's context.
+CLAIM = "peerbot_claim"
 FLAG_SHORTCUT = "flag_to_supervisor"
 SUBMIT_WAIT = 2.0
 NAME_TTL = 3600.0
 BUTTON_GONE = "That button has expired (they don't last through a restart or past a day). Could you start again from the beginning?"
 FORM_GONE = "That form has closed (they don't last through a restart or past a day). Ask me again and I'll open a fresh one."
+
+
+Work = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 
 async def ack_now(ack: AsyncAck) -> None:
@@ -52,18 +60,37 @@ class Listeners:
         self._tasks: set[asyncio.Task] = set()
 
     def register(self, app: AsyncApp) -> None:
-        app.event("message")(ack=ack_now, lazy=[self.on_message])
-        app.event("app_mention")(ack=ack_now, lazy=[self.on_mention])
-        app.event("app_home_opened")(ack=ack_now, lazy=[self.on_home_opened])
-        app.command(re.compile(r"^/.+"))(ack=ack_now, lazy=[self.on_command])
-        app.shortcut(FLAG_SHORTCUT)(ack=ack_now, lazy=[self.on_flag])
-        app.action(re.compile(r".+"))(ack=ack_now, lazy=[self.on_button])
+        app.event("message")(self.after_ack(self.on_message))
+        app.event("app_mention")(self.after_ack(self.on_mention))
+        app.event("app_home_opened")(self.after_ack(self.on_home_opened))
+        app.command(re.compile(r"^/.+"))(self.after_ack(self.on_command))
+        app.shortcut(FLAG_SHORTCUT)(self.after_ack(self.on_flag))
+        app.action(re.compile(r".+"))(self.after_ack(self.on_button))
         app.view_submission(blocks.FORM_CALLBACK)(self.on_submit)
         app.view_closed(re.compile(r".*"))(ack_now)
         # Last, so they only see what nothing above took: a modal or shortcut
         # from an older version of the app is acknowledged, not answered 404.
         app.view_submission(re.compile(r".*"))(ack_now)
         app.shortcut(re.compile(r".*"))(ack_now)
+
+    def after_ack(self, work: Work) -> Callable[..., Awaitable[None]]:
+        """A listener that acknowledges at once and leaves ``work`` to a task."""
+
+        async def acknowledge(ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]) -> None:
+            await ack()
+            self._keep(asyncio.ensure_future(self._work_after_ack(work, body, context)))
+
+        acknowledge.__name__ = acknowledge.__qualname__ = f"ack_then_{work.__name__}"
+        return acknowledge
+
+    async def _work_after_ack(self, work: Work, body: dict[str, Any], context: dict[str, Any]) -> None:
+        claim = context.get(CLAIM)
+        if claim is not None and not await claim:
+            return  # handled already: before a restart, or by another process on the same database
+        try:
+            await work(body, context)
+        except Exception as exc:  # never the exception's text: it can quote what someone wrote
+            log.error("Failed to run %s after its ack (%s)", work.__name__, exc.__class__.__name__)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -96,7 +123,8 @@ class Listeners:
 
     # -- events ----------------------------------------------------------------
 
-    async def on_message(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+    async def on_message(self, body: dict[str, Any], context: dict[str, Any]) -> None:
+        event = body.get("event") or {}
         # Direct messages with the bot only; edits, joins and bots are not people talking.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return
@@ -104,14 +132,16 @@ class Listeners:
         # Written inside a thread of the DM: answer in that thread.
         await self.answer(msg, Conversation(self.slack, msg.user, msg.conversation, thread_ts=event.get("thread_ts")))
 
-    async def on_mention(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+    async def on_mention(self, body: dict[str, Any], context: dict[str, Any]) -> None:
+        event = body.get("event") or {}
         if not event.get("user") or inbound.is_dm(event.get("channel") or ""):
             return  # a mention inside a direct message also arrives as a message event
         msg = inbound.from_message(event, bot_user_id=context.get("bot_user_id"), user_name=await self.name_of(event["user"]))
         thread = event.get("thread_ts") or event.get("ts")
         await self.answer(msg, Conversation(self.slack, msg.user, msg.conversation, thread_ts=thread))
 
-    async def on_home_opened(self, event: dict[str, Any]) -> None:
+    async def on_home_opened(self, body: dict[str, Any], context: dict[str, Any]) -> None:
+        event = body.get("event") or {}
         if event.get("tab", "home") == "home" and event.get("user"):
             await self.publish_home(event["user"], event.get("channel"))
 
@@ -126,14 +156,14 @@ class Listeners:
 
     # -- commands, shortcuts, buttons -----------------------------------------
 
-    async def on_command(self, body: dict[str, Any]) -> None:
+    async def on_command(self, body: dict[str, Any], context: dict[str, Any]) -> None:
         msg = inbound.from_command(body, user_name=await self.name_of(body["user_id"]))
         surface = ResponseUrl(
             self.slack, msg.user, body["response_url"], trigger_id=body.get("trigger_id"), conversation=msg.conversation
         )
         await self.answer(msg, surface)
 
-    async def on_flag(self, body: dict[str, Any]) -> None:
+    async def on_flag(self, body: dict[str, Any], context: dict[str, Any]) -> None:
         if body.get("type") != "message_action":
             return
         msg = inbound.from_flag(body, user_name=await self.name_of(body["user"]["id"]), limit=self.max_chars)
@@ -142,7 +172,7 @@ class Listeners:
         )
         await self.answer(msg, surface)
 
-    async def on_button(self, body: dict[str, Any]) -> None:
+    async def on_button(self, body: dict[str, Any], context: dict[str, Any]) -> None:
         pressed = (body.get("actions") or [{}])[0]
         user_id = body["user"]["id"]
         surface = self._surface_for(body)

@@ -24,10 +24,10 @@ from typing import Iterable
 import bm25s
 import numpy as np
 import Stemmer
-import yaml
 from rapidfuzz import fuzz, process
 
 from knowledge.schema import Entry, OffTopic
+from knowledge.yaml_text import load_yaml
 
 SYNONYMS_FILE = Path(__file__).parent / "synonyms.yaml"
 # bm25s logs every index build at DEBUG on its own logger; keep it quiet.
@@ -67,7 +67,7 @@ class Ranked:
 
 @lru_cache(maxsize=1)
 def _synonym_rules() -> tuple[re.Pattern[str], dict[str, str]]:
-    table = yaml.safe_load(SYNONYMS_FILE.read_text(encoding="utf-8")) or {}
+    table = load_yaml(SYNONYMS_FILE.read_text(encoding="utf-8")) or {}
     mapping: dict[str, str] = {}
     for canonical, variants in table.items():
         token = canonical.replace("-", "_")

@@ -21,7 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import bm25s
 import numpy as np
 import Stemmer
 from rapidfuzz import fuzz, process
@@ -106,6 +105,8 @@ class Matcher:
     POOLED_WEIGHT = 0.6
 
     def __init__(self, entries: Iterable[Entry], offtopics: Iterable[OffTopic] = ()):
+        import bm25s  # here, not at the top: it brings scipy, which commands that never match don't need
+
         self._stemmer = Stemmer.Stemmer("english")
         self.targets: list[Target] = []
         phrase_docs: list[str] = []

@@ -39,7 +39,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from knowledge.distress import DistressSign, shared_check, support_resources
 from knowledge.loader import LoadReport, load_entries
@@ -47,6 +46,7 @@ from knowledge.matching import Matcher, Ranked
 from knowledge.schema import Entry, OffTopic, OffTopicKind, Verdict
 from knowledge.situation import Situation, read_situation
 from knowledge.verdicts import OFFTOPIC, VerdictModel
+from knowledge.yaml_text import load_yaml
 
 HERE = Path(__file__).parent
 
@@ -173,7 +173,7 @@ BECAUSE = {
 def _read_yaml(name: str, extra_dir: Path | None) -> Any:
     local = extra_dir / name if extra_dir else None
     path = local if local is not None and local.is_file() else HERE / name
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return load_yaml(path.read_text(encoding="utf-8"))
 
 
 def _fingerprint(extra_dir: Path | None) -> tuple:

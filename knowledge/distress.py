@@ -38,7 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
+from knowledge.yaml_text import load_yaml
 
 if TYPE_CHECKING:
     from knowledge.text_model import LinearTextModel
@@ -63,7 +63,7 @@ def support_resources(extra_dir: Path | None = None) -> dict:
     """Crisis and support lines: an organisation's resources.yaml wins."""
     local = extra_dir / "resources.yaml" if extra_dir else None
     path = local if local is not None and local.is_file() else Path(__file__).parent / "resources.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return load_yaml(path.read_text(encoding="utf-8"))
 
 
 # Words that carry no thought of their own once venting is set aside.
@@ -104,20 +104,22 @@ def _second_opinion(examples: Path) -> "LinearTextModel | None":
     if not examples.is_file():
         return None
     from knowledge.loader import load_entries
-    from knowledge.text_model import LinearTextModel
+    from knowledge.matching import fold
+    from knowledge.model_cache import fitted_model
 
-    data = yaml.safe_load(examples.read_text(encoding="utf-8"))
+    data = load_yaml(examples.read_text(encoding="utf-8"))
     calm = list(data.get("not_distress", []))
     calm += [p for entry in load_entries().entries.values() for p in entry.phrasings]
     offtopic = Path(__file__).parent / "offtopic.yaml"
-    calm += [p for route in yaml.safe_load(offtopic.read_text(encoding="utf-8")) for p in route["phrasings"]]
+    calm += [p for route in load_yaml(offtopic.read_text(encoding="utf-8")) for p in route["phrasings"]]
     distress = list(data.get("distress", []))
-    return LinearTextModel(distress + calm, ["distress"] * len(distress) + ["calm"] * len(calm), C=0.5, class_weight="balanced")
+    labels = ["distress"] * len(distress) + ["calm"] * len(calm)
+    return fitted_model("distress", [fold(t) for t in distress + calm], labels, C=0.5, class_weight="balanced")
 
 
 class DistressCheck:
     def __init__(self, path: Path = DISTRESS_FILE, examples: Path = EXAMPLES_FILE):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
         self.signs = [(kind, re.compile(p)) for kind, patterns in data["signs"].items() for p in patterns]
         self.soft_signs = [(kind, re.compile(p)) for kind, patterns in data.get("soft_signs", {}).items() for p in patterns]
         self.venting = [re.compile(p) for p in data.get("venting_phrases", [])]

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from knowledge.schema import ID_PATTERN, Source
+from knowledge.yaml_text import load_yaml
 
 BUNDLED = Path(__file__).parent / "surveys"
 
@@ -135,7 +136,7 @@ def load_instruments(extra_dir: Path | None = None) -> dict[str, Instrument]:
     for folder in folders:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             try:
-                instrument = Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+                instrument = Instrument.model_validate(load_yaml(path.read_text(encoding="utf-8")))
             except (ValidationError, yaml.YAMLError) as exc:
                 raise InstrumentError(f"{path}: {exc}") from None
             found[instrument.id] = instrument

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from knowledge.schema import Entry
+from knowledge.yaml_text import load_yaml
 
 BUNDLED_ENTRIES = Path(__file__).parent / "entries"
 # Files in an organisation's directory that are not entry lists.
@@ -40,7 +41,7 @@ def _describe(error: ValidationError) -> str:
 
 def _read_file(path: Path, report: LoadReport, seen_here: set[str], overriding: bool) -> None:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         report.problems.append(f"{path}: cannot be read as YAML ({exc.__class__.__name__})")
         return

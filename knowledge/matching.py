@@ -21,13 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import bm25s
 import numpy as np
 import Stemmer
-import yaml
 from rapidfuzz import fuzz, process
 
 from knowledge.schema import Entry, OffTopic
+from knowledge.yaml_text import load_yaml
 
 SYNONYMS_FILE = Path(__file__).parent / "synonyms.yaml"
 # bm25s logs every index build at DEBUG on its own logger; keep it quiet.
@@ -67,7 +66,7 @@ class Ranked:
 
 @lru_cache(maxsize=1)
 def _synonym_rules() -> tuple[re.Pattern[str], dict[str, str]]:
-    table = yaml.safe_load(SYNONYMS_FILE.read_text(encoding="utf-8")) or {}
+    table = load_yaml(SYNONYMS_FILE.read_text(encoding="utf-8")) or {}
     mapping: dict[str, str] = {}
     for canonical, variants in table.items():
         token = canonical.replace("-", "_")
@@ -106,6 +105,8 @@ class Matcher:
     POOLED_WEIGHT = 0.6
 
     def __init__(self, entries: Iterable[Entry], offtopics: Iterable[OffTopic] = ()):
+        import bm25s  # here, not at the top: it brings scipy, which commands that never match don't need
+
         self._stemmer = Stemmer.Stemmer("english")
         self.targets: list[Target] = []
         phrase_docs: list[str] = []

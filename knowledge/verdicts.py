@@ -14,8 +14,8 @@ expects" at any margin gained on the sets it was tuned on and did no better
 than plain BM25 on new questions.) What is shown and what is ruled are
 always the same entry.
 
-Training takes well under a second for the bundled knowledge base. It
-would grow with the number of phrasings, so it is capped: repeated
+Training takes well under a second for the bundled knowledge base, and
+happens once per knowledge base (``knowledge.model_cache``). It would grow with the number of phrasings, so it is capped: repeated
 (phrasing, ruling) pairs count once, and each ruling keeps at most
 ``MAX_PER_LABEL`` phrasings, an even spread over its entries. The model
 learns how rulings are worded across the whole knowledge base, and a few
@@ -31,7 +31,8 @@ from typing import Iterable
 
 import numpy as np
 from knowledge.schema import Entry, OffTopic
-from knowledge.text_model import LinearTextModel
+from knowledge.matching import fold
+from knowledge.model_cache import fitted_model
 
 OFFTOPIC = "offtopic"
 ASKS_FOR_A_RULING = re.compile(
@@ -84,7 +85,7 @@ class VerdictModel:
         if len(set(labels)) < 3:
             raise ValueError("the verdict model needs at least three kinds of entries")
         texts, labels = training_sample(texts, labels)
-        self.model = LinearTextModel(texts, labels, C=self.C)
+        self.model = fitted_model("verdicts", [fold(t) for t in texts], labels, C=self.C)
         self.labels = self.model.labels
 
     def scores(self, question: str) -> np.ndarray:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,21 @@ from bot import clock as bot_clock
 from bot.channels.terminal import TerminalChannel
 from bot.config import Settings, load_settings
 from bot.runtime import Runtime, build_runtime
+
+
+# One fitted verdict and distress model for the whole test session: every
+# process the tests start (CLI commands, terminal chats, servers) loads it
+# instead of fitting its own. Set at import, before any test builds a bot.
+MODEL_CACHE = os.environ.setdefault("PEERBOT_CACHE_DIR", tempfile.mkdtemp(prefix="peerbot-test-cache-"))
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a peerbot subprocess: none of the developer's
+    PEERBOT_* settings, but the session's model cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
+    env["PEERBOT_CACHE_DIR"] = MODEL_CACHE
+    env.update(extra)
+    return env
 
 
 def start_of_tests() -> dt.datetime:

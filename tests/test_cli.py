@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +12,11 @@ import click.testing
 import pytest
 
 from bot.cli import cli
+from tests.conftest import subprocess_env
 
 
 def run(args: list[str], tmp_path: Path, stdin: bytes = b"", **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
-    environment.update({"PEERBOT_DB": str(tmp_path / "peerbot.db"), **env})
+    environment = subprocess_env(PEERBOT_DB=str(tmp_path / "peerbot.db"), **env)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
@@ -122,8 +121,7 @@ def test_the_terminal_never_loads_slack_or_teams_libraries(tmp_path: Path):
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('slack_bolt', 'slack_sdk', 'botbuilder', 'aiohttp')]\n"
         "print(loaded)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
-    env["PEERBOT_DB"] = str(tmp_path / "x.db")
+    env = subprocess_env(PEERBOT_DB=str(tmp_path / "x.db"))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == "[]"

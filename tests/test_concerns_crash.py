@@ -4,7 +4,6 @@ stored and before its post is queued; the next start delivers it, once."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -15,10 +14,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from tests.conftest import subprocess_env
+
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
-    env.update({"PEERBOT_DB": str(tmp_path / "peerbot.db"), "PEERBOT_SUPERVISORS": "u-sam", "PEERBOT_CONCERN_KEY": KEY, **extra})
+    env = subprocess_env(PEERBOT_DB=str(tmp_path / "peerbot.db"), PEERBOT_SUPERVISORS="u-sam", PEERBOT_CONCERN_KEY=KEY, **extra)
     return env
 
 

@@ -10,7 +10,7 @@ from bot.channels.base import Address, DeliveryError
 from bot.courier import SEND_LEASE, Courier
 from bot.model import Destination, Reply
 from bot.runtime import Runtime
-from tests.conftest import Clock
+from tests.conftest import Clock, subprocess_env
 from tests.test_courier import FlakyPlatform
 
 
@@ -408,7 +408,6 @@ async def test_old_teams_claims_are_let_go_after_a_day(teams: Teams, clock: Cloc
 
 # -- curators and admins -----------------------------------------------------------
 
-import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -422,8 +421,7 @@ GAPS = ["can i drive a client to court", "can i lend a client money", "can i be 
 
 
 def peerbot(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
-    environment.update({"PEERBOT_DB": str(tmp_path / "peerbot.db"), **env})
+    environment = subprocess_env(PEERBOT_DB=str(tmp_path / "peerbot.db"), **env)
     return subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.store import Store
 from bot.store.surveys import Ballot
-from tests.conftest import Chat, feed, make_settings
+from tests.conftest import Chat, feed, make_settings, subprocess_env
 from tests.test_concerns import ref_of
 
 KEY = Fernet.generate_key().decode()
@@ -107,8 +106,7 @@ async def test_issuing_survey_forms_under_load_from_another_connection_never_fai
 
 
 def start_chat(db: Path, user: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
-    env["PEERBOT_DB"] = str(db)
+    env = subprocess_env(PEERBOT_DB=str(db))
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "chat", "--user", user], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, cwd=db.parent, env=env,

@@ -29,8 +29,6 @@ from knowledge.schema import Entry, OffTopic
 from knowledge.yaml_text import load_yaml
 
 SYNONYMS_FILE = Path(__file__).parent / "synonyms.yaml"
-# bm25s logs every index build at DEBUG on its own logger; keep it quiet.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Words that carry no topic. Pronouns and question words are noise for
 # matching; "not" and "no" are too, because phrasings ask both ways.
@@ -106,6 +104,9 @@ class Matcher:
 
     def __init__(self, entries: Iterable[Entry], offtopics: Iterable[OffTopic] = ()):
         import bm25s  # here, not at the top: it brings scipy, which commands that never match don't need
+
+        # bm25s logs every index build at DEBUG, its logger set so at import; keep it quiet.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
 
         self._stemmer = Stemmer.Stemmer("english")
         self.targets: list[Target] = []

@@ -40,11 +40,17 @@ FORMAT = 1
 KEEP = 8
 
 
-def cache_dir() -> Path:
+def cache_dir() -> Path | None:
+    """Where fitted models are kept; None when there is no home to keep them in."""
     explicit = os.environ.get("PEERBOT_CACHE_DIR")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME and no passwd entry (some containers)
+            return None
     return Path(base) / "peerbot"
 
 
@@ -100,7 +106,10 @@ def _save(path: Path, model: LinearTextModel) -> None:
 def fitted_model(name: str, folded: Sequence[str], labels: Sequence[str], *, C: float,
                  class_weight: dict | str | None = None) -> LinearTextModel:
     """The model fitted on these texts: loaded from the cache, or fitted and cached."""
-    path = cache_dir() / f"{name}-{cache_key(name, folded, labels, C, class_weight)}.npz"
+    folder = cache_dir()
+    if folder is None:
+        return LinearTextModel.fit(folded, labels, C=C, class_weight=class_weight)
+    path = folder / f"{name}-{cache_key(name, folded, labels, C, class_weight)}.npz"
     model = _load(path)
     if model is None:
         model = LinearTextModel.fit(folded, labels, C=C, class_weight=class_weight)

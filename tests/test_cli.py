@@ -16,7 +16,7 @@ from tests.conftest import subprocess_env
 
 
 def run(args: list[str], tmp_path: Path, stdin: bytes = b"", **env: str) -> subprocess.CompletedProcess:
-    environment = subprocess_env(PEERBOT_DB=str(tmp_path / "peerbot.db"), **env)
+    environment = subprocess_env(**{"PEERBOT_DB": str(tmp_path / "peerbot.db"), **env})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,

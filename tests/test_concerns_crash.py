@@ -18,7 +18,7 @@ from tests.conftest import subprocess_env
 
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = subprocess_env(PEERBOT_DB=str(tmp_path / "peerbot.db"), PEERBOT_SUPERVISORS="u-sam", PEERBOT_CONCERN_KEY=KEY, **extra)
+    env = subprocess_env(**{"PEERBOT_DB": str(tmp_path / "peerbot.db"), "PEERBOT_SUPERVISORS": "u-sam", "PEERBOT_CONCERN_KEY": KEY, **extra})
     return env
 
 

@@ -421,7 +421,7 @@ GAPS = ["can i drive a client to court", "can i lend a client money", "can i be 
 
 
 def peerbot(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
-    environment = subprocess_env(PEERBOT_DB=str(tmp_path / "peerbot.db"), **env)
+    environment = subprocess_env(**{"PEERBOT_DB": str(tmp_path / "peerbot.db"), **env})
     return subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -56,9 +56,10 @@ def test_a_changed_text_is_fitted_again(fits: list[str]):
 
 
 @pytest.mark.parametrize("damage", [b"", b"not a zip file at all", b"PK\x03\x04 cut short"])
-def test_a_damaged_cache_file_is_fitted_again_without_a_traceback(fits: list[str], damage: bytes, caplog: pytest.LogCaptureFixture):
+def test_a_damaged_cache_file_is_fitted_again_without_a_traceback(fits: list[str], damage: bytes, tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture):
     good = model_cache.fitted_model("distress", TEXTS, LABELS, C=0.5)
-    [path] = model_cache.cache_dir().glob("distress-*.npz")
+    [path] = (tmp_path / "cache").glob("distress-*.npz")
     path.write_bytes(damage)
     with caplog.at_level(logging.WARNING, logger="knowledge.model_cache"):
         again = model_cache.fitted_model("distress", TEXTS, LABELS, C=0.5)

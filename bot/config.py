@@ -91,19 +91,12 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _timezone_is_known(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+        from intents.inputs import time_zone  # the same reading as /checkin tz: any case, proper spelling kept
 
-        try:
-            if len(value) > 64:
-                raise ValueError
-            return ZoneInfo(value.strip()).key  # the usual case, without reading the zone list
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            pass
-        # Any case is accepted ("america/denver"); the proper spelling is kept.
-        proper = {name.lower(): name for name in available_timezones()}.get(value.strip().lower())
-        if proper is None:
+        zone = time_zone(value)
+        if zone is None:
             raise ValueError("must be an IANA time zone name such as America/Chicago or Europe/London")
-        return proper
+        return zone.key
 
     @field_validator("holidays")
     @classmethod

@@ -264,7 +264,7 @@ class Checkin(Intent):
         token = issued.get((msg.channel, msg.user)) or held(ctx).token(rnd.id, msg.channel, msg.user)
         if token is None:
             return [Reply(text="This week's check-in went to you in a direct message before I last restarted, and I can "
-                               "only bring its Start button back while I'm running, so that message, in our direct messages, is the way in. "
+                               "only bring its Start button back while I'm running, so the way in is that message, in our direct messages. "
                                f"If you've answered already, thank you. It closes {spoken_time(rnd.closes_at, await self._tz(team, msg, ctx))}.")]
         try:
             await ctx.store.surveys.check_token(token)
@@ -301,8 +301,8 @@ class Checkin(Intent):
         closed = f" on {spoken_day(rows[0]['closed_at'])}" if rows and rows[0].get("closed_at") else ""
         return f"This week's check-in closed{closed}, so there's nothing to answer now. " + await self._next_line(team, msg, ctx)
 
-    def _invitation(self, team: str, token: str, ctx: Context, to: Destination, closes: str | None = None,
-                    asked: int = 0) -> Reply:
+    def _invitation(self, team: str, token: str, ctx: Context, to: Destination, closes: str | None,
+                    asked: int) -> Reply:
         count = len(self.instrument(ctx).items)
         until = f" It's open until {closes}." if closes else ""
         return Reply(
@@ -331,7 +331,7 @@ class Checkin(Intent):
                 return [Reply(text=TOKEN_PROBLEMS[exc.reason])]
             return [Reply(form=survey_form(self.name, instrument, action.value))]
         if verb == "send":
-            return await send(ctx, instrument, action.value, THANKS, self.name)
+            return await send(ctx, instrument, action.value, THANKS)
         if verb == "edit":
             unpacked = unpack(action.value)
             if unpacked is None:

@@ -39,13 +39,16 @@ def time_zone(name: str | None) -> ZoneInfo | None:
     the proper spelling, which is what gets stored."""
     if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name.strip()):
         return None
-    for candidate in (name.strip(), None):
-        try:
-            # The exact spelling first; the zone list (slow to read) only for another.
-            return ZoneInfo(candidate or _zone_names().get(name.strip().lower(), name.strip()))
-        except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
-            continue
-    return None
+    name = name.strip()
+    # The exact spelling first; the zone list (slow to read) only for another.
+    return _zone(name) or _zone(_zone_names().get(name.lower(), ""))
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+        return None
 
 
 def team_name(text: str) -> str | None:

@@ -146,7 +146,7 @@ class Pulse(Intent):
         return invitations + confirm
 
     def _invitation(self, team: str, instrument: Instrument, token: str, via: str, user: str, rnd: Round, ctx: Context,
-                    tz: str | None = None, asked: int = 0) -> Reply:
+                    tz: str | None, asked: int) -> Reply:
         closes = _when(rnd.closes_at, tz or ctx.settings.timezone)
         return Reply(
             text=f"Your team ({team}) is running a {instrument.title}: {len(instrument.items)} short statements about how your work "
@@ -208,7 +208,7 @@ class Pulse(Intent):
         token = issued.get((msg.channel, msg.user)) or held(ctx).token(rnd.id, msg.channel, msg.user)
         if token is None:
             return Reply(text=f"Your team's {instrument.title} went to you in a direct message before I last restarted, and I can "
-                              f"only bring its Start button back while I'm running, so that message, in our direct messages, is the way in. "
+                              f"only bring its Start button back while I'm running, so the way in is that message, in our direct messages. "
                               f"If you've answered already, thank you. It closes {closes}.")
         try:
             await ctx.store.surveys.check_token(token)
@@ -268,7 +268,7 @@ class Pulse(Intent):
                 return [Reply(text=problem or "That pulse isn't available any more.")]
             if verb == "edit":
                 return [Reply(form=survey_form(self.name, instrument, unpacked[0], initial=unpacked[1]))]
-            return await send(ctx, instrument, action.value, THANKS, self.name)
+            return await send(ctx, instrument, action.value, THANKS)
         if verb == "discard":
             return [Reply(text="Okay, nothing was stored. Until the pulse closes, /pulse brings the Start button back.")]
         return [Reply(text="That button doesn't do anything any more.")]

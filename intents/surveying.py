@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from bot.model import Choice, Destination, FieldKind, Form, FormField, Option, Reply
-from bot.store.surveys import Ballot, RecordsHeld, Tallies, TokenError
+from bot.store.surveys import Ballot, Tallies, TokenError
 from intents.base import Context
 from knowledge.distress import support_resources
 from knowledge.instruments import Instrument, ItemKind
@@ -183,10 +183,6 @@ ALREADY_SENT = "Already sent: your answers are in, stored without your name, onc
 # What Send hears while another program holds the records open (an answer
 # stored then would stay in the log in answering order): nothing is lost,
 # the same buttons work again in a minute.
-RECORDS_HELD = ("Something on the server is holding the records open for a moment, so I didn't store that yet. "
-                "Your answers are still here: press Send again in a minute and they'll go in, without your name.")
-
-
 def went_to(asked: int, team: str) -> str:
     """How many people a round went to, in every invitation: someone who
     knows their team is four people and reads seven can ask why (extra
@@ -200,7 +196,7 @@ def send_problem(reason: str) -> str:
     return ALREADY_SENT if reason == "used" else TOKEN_PROBLEMS[reason]
 
 
-async def send(ctx: Context, instrument: Instrument, value: str, thanks: str, intent: str) -> list[Reply]:
+async def send(ctx: Context, instrument: Instrument, value: str, thanks: str) -> list[Reply]:
     """Store the answers once (the token redeems in one guarded write); kindly
     check in about any low answer."""
     unpacked = unpack(value)
@@ -221,8 +217,6 @@ async def send(ctx: Context, instrument: Instrument, value: str, thanks: str, in
         await ctx.store.surveys.redeem(token, answers, note_sizes(instrument), together=ctx.settings.min_group)
     except TokenError as exc:
         return [Reply(text=send_problem(exc.reason))]
-    except RecordsHeld:
-        return [Reply(text=RECORDS_HELD, choices=[Choice(label="Send", action=f"{intent}:send", value=value)])]
     except ValueError:
         return [Reply(text="One of those answers doesn't fit the form, so I didn't store anything. Could you try the form again?")]
     replies = [Reply(text=thanks)]

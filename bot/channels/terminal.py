@@ -24,6 +24,11 @@ CHANNEL = "terminal"
 MESSAGES_WORDS = ("/messages", "messages")
 
 
+def kept_reply(data: dict) -> Reply:
+    """A message as the local platform keeps it, as a Reply to show again (charts aren't kept)."""
+    return Reply.model_validate({k: v for k, v in data.items() if k in Reply.model_fields and k != "image"})
+
+
 class TerminalChannel:
     def __init__(
         self,
@@ -158,7 +163,7 @@ class TerminalChannel:
         messages again, as the local platform keeps them, with the buttons
         of the newest that had any (a check-in's Start button left behind
         before a restart is found here, as it would be in Slack or Teams)."""
-        kept = [m for m in self.courier.local.feed(Address(kind="user", id=self.user))][-last:]
+        kept = self.courier.local.feed(Address(kind="user", id=self.user))[-last:]
         if not kept:
             self.out.write("There are no direct messages from me to you yet.\n\n")
         else:
@@ -167,7 +172,7 @@ class TerminalChannel:
             buttons: list[tuple[str, str, str]] = []
             for data in kept:
                 self._buttons = []
-                self.show(Reply.model_validate({k: v for k, v in data.items() if k in Reply.model_fields and k != "image"}))
+                self.show(kept_reply(data))
                 buttons = self._buttons or buttons
             self._buttons = buttons
         self.out.flush()
@@ -183,7 +188,7 @@ class TerminalChannel:
         if waiting:
             self.out.write("Messages for you while you were away:\n\n")
             for data in waiting:
-                self.show(Reply.model_validate({k: v for k, v in data.items() if k in Reply.model_fields and k != "image"}))
+                self.show(kept_reply(data))
         self.out.flush()
 
     async def run(self, stream: BinaryIO) -> None:

@@ -75,9 +75,9 @@ in answering order, whatever their pages. So answers are written only when
 the log could be emptied just before (``PRAGMA wal_checkpoint(TRUNCATE)``
 reports busy while any reader holds it, and the file must be 0 bytes);
 otherwise a group keeps waiting in memory for the next answer or the
-close (and a single answer written at once, ``together=1``, is refused:
-the person is asked kindly to press Send again in a minute, the token
-untouched), and one line without any answer is logged. The check waits ``CHECKPOINT_WAIT_MS`` for readers, not
+close (a single answer written at once, ``together=1``, is refused with
+RecordsHeld, the token untouched), and one line without any answer is
+logged. The check waits ``CHECKPOINT_WAIT_MS`` for readers, not
 the store's busy timeout. A reader that starts in the instant after the
 check can keep that one answer in the log, and then refuses the next: the
 log holds one answer at most.

@@ -5,7 +5,7 @@
 Each launch is a new process; the kinds take turns within every round, so
 a busy machine slows them alike. Printed as medians:
 
-- ``peerbot serve`` (temp database, free port) from launch until
+- ``peerbot serve`` with Slack on (temp database, free port) from launch until
   ``GET /healthz`` answers 200. The server only listens once the knowledge
   base is loaded (``warm_up`` runs before the app starts), so a 200 means
   the next question is answered from a loaded knowledge base. With a warm
@@ -64,9 +64,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Slack on, as in the bare app: a bot token and signing secret of the right
+# shape, and a Web API address nobody listens on, so the setup check peerbot
+# makes in the background (auth.test) fails at once instead of going out.
+SLACK = {
+    "PEERBOT_SLACK_BOT_TOKEN": "xoxb-1234567890-1234567890-benchmarkbenchmarkbench",
+    "PEERBOT_SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef",
+    "PEERBOT_SLACK_SUPERVISOR_CHANNEL": "C0123ABCDE",
+    "PEERBOT_SLACK_API_URL": "http://127.0.0.1:9/api/",
+}
+# An installed package runs from compiled bytecode (pip compiles it, as the
+# bare app's packages were); a checkout run with PYTHONDONTWRITEBYTECODE
+# would compile every module of its own at every launch. Both kinds run
+# from bytecode: peerbot's is kept in a folder of this run's.
+BYTECODE = tempfile.mkdtemp(prefix="peerbot-startup-pyc-")
+
+
 def env_for(workdir: Path, cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_")}
-    env.update(PEERBOT_DB=str(workdir / "peerbot.db"), PEERBOT_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERBOT_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(SLACK, PEERBOT_DB=str(workdir / "peerbot.db"), PEERBOT_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT),
+               PYTHONPYCACHEPREFIX=BYTECODE)
     return env
 
 
@@ -165,6 +182,7 @@ def main() -> None:
                     shutil.rmtree(empty, ignore_errors=True)
     finally:
         shutil.rmtree(warm, ignore_errors=True)
+        shutil.rmtree(BYTECODE, ignore_errors=True)
 
     bolt = median(times["bare bolt"])
     print(f"launch to ready, median of {rounds} interleaved rounds (each launch its own process)")

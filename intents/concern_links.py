@@ -28,7 +28,6 @@ import json
 import secrets
 from collections import deque
 
-from cryptography.fernet import Fernet, InvalidToken
 
 from bot.business_days import business_deadline  # noqa: F401  (re-exported for the concern flow)
 from bot.config import Settings
@@ -43,7 +42,12 @@ RECEIPT_SECRET_LENGTH = 6
 class Links:
     def __init__(self, settings: Settings):
         key = settings.concern_key.get_secret_value() if settings.concern_key else None
-        self._fernet = Fernet(key.encode()) if key else None
+        self._fernet = None
+        if key:
+            # Imported only with a key configured: it costs a twentieth of a second at start.
+            from cryptography.fernet import Fernet
+
+            self._fernet = Fernet(key.encode())
         # Without a configured key, capabilities still work until a restart.
         self._secret = hashlib.sha256(b"peerbot-concern-cap:" + key.encode()).digest() if key else secrets.token_bytes(32)
 
@@ -60,6 +64,8 @@ class Links:
         """(user, platform) from a relay link, or None if it can't be opened."""
         if not link or self._fernet is None:
             return None
+        from cryptography.fernet import InvalidToken
+
         try:
             data = json.loads(self._fernet.decrypt(link.encode()))
             return str(data["u"]), str(data["v"])

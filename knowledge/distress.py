@@ -104,7 +104,6 @@ def _second_opinion(examples: Path) -> "LinearTextModel | None":
     if not examples.is_file():
         return None
     from knowledge.loader import load_entries
-    from knowledge.matching import fold
     from knowledge.model_cache import fitted_model
 
     data = load_yaml(examples.read_text(encoding="utf-8"))
@@ -114,7 +113,7 @@ def _second_opinion(examples: Path) -> "LinearTextModel | None":
     calm += [p for route in load_yaml(offtopic.read_text(encoding="utf-8")) for p in route["phrasings"]]
     distress = list(data.get("distress", []))
     labels = ["distress"] * len(distress) + ["calm"] * len(calm)
-    return fitted_model("distress", [fold(t) for t in distress + calm], labels, C=0.5, class_weight="balanced")
+    return fitted_model("distress", distress + calm, labels, C=0.5, class_weight="balanced")
 
 
 class DistressCheck:

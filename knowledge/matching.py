@@ -14,7 +14,7 @@ instead of the nearest scope entry.
 
 from __future__ import annotations
 
-import logging
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,10 +25,13 @@ import numpy as np
 import Stemmer
 from rapidfuzz import fuzz, process
 
+from knowledge.folding import fold, fold_signature
+from knowledge.cache import package_version
+from knowledge.keyword_index import KeywordIndex
+from knowledge.model_cache import cached_arrays, content_key
 from knowledge.schema import Entry, OffTopic
-from knowledge.yaml_text import load_yaml
 
-SYNONYMS_FILE = Path(__file__).parent / "synonyms.yaml"
+__all__ = ["Matcher", "Ranked", "Target", "fold", "STOPWORDS", "TOKEN"]
 
 # Words that carry no topic. Pronouns and question words are noise for
 # matching; "not" and "no" are too, because phrasings ask both ways.
@@ -63,24 +66,8 @@ class Ranked:
 
 
 @lru_cache(maxsize=1)
-def _synonym_rules() -> tuple[re.Pattern[str], dict[str, str]]:
-    table = load_yaml(SYNONYMS_FILE.read_text(encoding="utf-8")) or {}
-    mapping: dict[str, str] = {}
-    for canonical, variants in table.items():
-        token = canonical.replace("-", "_")
-        for variant in variants:
-            mapping[str(variant).lower()] = token
-    ordered = sorted(mapping, key=len, reverse=True)
-    pattern = re.compile(r"(?<![a-z0-9_])(" + "|".join(re.escape(v) for v in ordered) + r")(?![a-z0-9_])")
-    return pattern, mapping
-
-
-def fold(text: str) -> str:
-    """Lower-case, straighten quotes, and read synonyms as their canonical word."""
-    text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
-    text = re.sub(r"'(s|t|m|re|ve|ll|d)\b", r"\1", text)  # don't -> dont, I'm -> im
-    pattern, mapping = _synonym_rules()
-    return pattern.sub(lambda m: " " + mapping[m.group(1)] + " ", text)
+def _rules_signature() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 class Vocabulary:
@@ -103,11 +90,6 @@ class Matcher:
     POOLED_WEIGHT = 0.6
 
     def __init__(self, entries: Iterable[Entry], offtopics: Iterable[OffTopic] = ()):
-        import bm25s  # here, not at the top: it brings scipy, which commands that never match don't need
-
-        # bm25s logs every index build at DEBUG, its logger set so at import; keep it quiet.
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
-
         self._stemmer = Stemmer.Stemmer("english")
         self.targets: list[Target] = []
         phrase_docs: list[str] = []
@@ -117,21 +99,35 @@ class Matcher:
             self._add(Target(entry.id, "entry"), texts, phrase_docs, phrase_owner)
         for route in offtopics:
             self._add(Target(route.id, "offtopic"), [route.title, *route.phrasings], phrase_docs, phrase_owner)
+        self._owner = np.asarray(phrase_owner, dtype=np.int64)
+        # Built once per knowledge base and loaded after (knowledge.model_cache):
+        # the key covers the texts, the folding rules and this module's own
+        # rules (stop words, tokens), and the versions of bm25s and the stemmer.
+        key = content_key("keywords", [package_version("bm25s"), package_version("PyStemmer"), fold_signature(), _rules_signature()],
+                          phrase_docs, phrase_owner)
+        self.vocabulary, self._phrases, self._pooled = cached_arrays(
+            "keywords", key, lambda: self._build(phrase_docs, phrase_owner), self._read)
 
+    def _build(self, phrase_docs: list[str], phrase_owner: list[int]) -> dict[str, np.ndarray]:
         # Each phrasing is folded and stemmed once; an entry's pooled
         # document is its phrasings' tokens put together (folding and
         # stemming the pooled text again doubled the build time).
         folded_phrases = [fold(t) for t in phrase_docs]
-        self.vocabulary = Vocabulary(w for text in folded_phrases for w in TOKEN.findall(text))
-        self._owner = np.asarray(phrase_owner, dtype=np.int64)
+        words = sorted({w for text in folded_phrases for w in TOKEN.findall(text)})
         phrase_tokens = [self._tokens(t, folded=True) for t in folded_phrases]
         pooled_tokens: list[list[str]] = [[] for _ in self.targets]
         for owner, tokens in zip(phrase_owner, phrase_tokens):
             pooled_tokens[owner].extend(t for t in tokens if t != "__empty__")
-        self._phrases = bm25s.BM25()
-        self._phrases.index(phrase_tokens, show_progress=False)
-        self._pooled = bm25s.BM25()
-        self._pooled.index([tokens or ["__empty__"] for tokens in pooled_tokens], show_progress=False)
+        phrases = KeywordIndex.build(phrase_tokens)
+        pooled = KeywordIndex.build([tokens or ["__empty__"] for tokens in pooled_tokens])
+        return {"vocabulary": np.array(words, dtype=str), **phrases.arrays("phrases_"), **pooled.arrays("pooled_")}
+
+    def _read(self, arrays: dict[str, np.ndarray]) -> tuple["Vocabulary", KeywordIndex, KeywordIndex]:
+        phrases = KeywordIndex.from_arrays(arrays, "phrases_")
+        pooled = KeywordIndex.from_arrays(arrays, "pooled_")
+        if phrases.documents != len(self._owner) or pooled.documents != len(self.targets):
+            raise ValueError("the saved index is for other documents")
+        return Vocabulary(arrays["vocabulary"].tolist()), phrases, pooled
 
     def _add(self, target: Target, texts: list[str], phrase_docs: list[str], owner: list[int]) -> None:
         index = len(self.targets)
@@ -154,10 +150,10 @@ class Matcher:
 
     def rank(self, question: str, k: int = 5) -> list[Ranked]:
         tokens = self.query_tokens(question)
-        phrase_scores = self._phrases.get_scores(tokens)
+        phrase_scores = self._phrases.scores(tokens)
         best_phrase = np.zeros(len(self.targets), dtype=np.float32)
         np.maximum.at(best_phrase, self._owner, phrase_scores)
-        pooled = self._pooled.get_scores(tokens)
+        pooled = self._pooled.scores(tokens)
         top_phrase = float(best_phrase.max()) or 1.0
         top_pooled = float(pooled.max()) or 1.0
         combined = best_phrase / top_phrase + self.POOLED_WEIGHT * pooled / top_pooled

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from knowledge.matching import fold
+from knowledge.folding import fold
 
 # The two feature sets, as scikit-learn names them: word 1-2 grams, and
 # character 2-5 grams inside word boundaries.

@@ -31,7 +31,6 @@ from typing import Iterable
 
 import numpy as np
 from knowledge.schema import Entry, OffTopic
-from knowledge.matching import fold
 from knowledge.model_cache import fitted_model
 
 OFFTOPIC = "offtopic"
@@ -85,7 +84,7 @@ class VerdictModel:
         if len(set(labels)) < 3:
             raise ValueError("the verdict model needs at least three kinds of entries")
         texts, labels = training_sample(texts, labels)
-        self.model = fitted_model("verdicts", [fold(t) for t in texts], labels, C=self.C)
+        self.model = fitted_model("verdicts", texts, labels, C=self.C)
         self.labels = self.model.labels
 
     def scores(self, question: str) -> np.ndarray:

@@ -143,7 +143,7 @@ def test_commands_that_answer_no_question_never_load_the_models(args: list[str],
     assert _loaded_after(args, tmp_path) == []
 
 
-def test_answering_loads_the_fitted_models_without_scikit_learn(tmp_path: Path):
+def test_answering_loads_the_fitted_models_without_scikit_learn_or_bm25s(tmp_path: Path):
     from knowledge import distress
     from knowledge.answering import KnowledgeBase
 
@@ -151,4 +151,62 @@ def test_answering_loads_the_fitted_models_without_scikit_learn(tmp_path: Path):
     KnowledgeBase.build()
     distress._second_opinion(distress.EXAMPLES_FILE)
     loaded = _loaded_after(["ask", "can I drive someone to their appointment?"], tmp_path)
-    assert "bm25s" in loaded and "sklearn" not in loaded  # it did answer, from the cached fit
+    assert loaded == []  # it did answer, from the cached fits and the cached keyword index
+
+
+def test_keyword_scores_are_the_ones_bm25s_gives():
+    """The index is scored without bm25s, from the columns it built: to the last bit."""
+    import bm25s
+
+    from knowledge.keyword_index import KeywordIndex
+    from knowledge.matching import Matcher
+
+    entries = list(load_entries().entries.values())
+    matcher = Matcher(entries)
+    documents = [matcher._tokens(p) for e in entries for p in (e.title, *e.phrasings)]
+    reference = bm25s.BM25()
+    reference.index(documents, show_progress=False)
+    ours = KeywordIndex.build(documents)
+    again = KeywordIndex.from_arrays(ours.arrays("x"), "x")
+    questions = ["can i drive her to court", "cn i b frends w/ a client on insta", "filing charts",
+                 "hug hug hug", "zzzz unknown words only", "can i hand out meds to the group"]
+    for question in questions:
+        tokens = matcher.query_tokens(question)
+        known = [t for t in tokens if t in reference.vocab_dict and t]
+        expected = reference.get_scores(known) if known else np.zeros(len(documents), dtype=np.float32)
+        assert np.array_equal(ours.scores(tokens), expected), question
+        assert np.array_equal(again.scores(tokens), expected), question
+
+
+def test_a_warm_start_builds_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A second process with the same knowledge base neither indexes nor fits."""
+    from knowledge.answering import KnowledgeBase
+    from knowledge.keyword_index import KeywordIndex
+
+    monkeypatch.setenv("PEERBOT_CACHE_DIR", str(tmp_path / "cache"))
+    first = KnowledgeBase.build()
+    built: list[str] = []
+    monkeypatch.setattr(KeywordIndex, "build", classmethod(lambda cls, docs: built.append("index") or []))
+    monkeypatch.setattr(LinearTextModel, "fit", classmethod(lambda cls, *a, **k: built.append("fit")))
+    second = KnowledgeBase.build()
+    assert built == []
+    for question in ["can i drive someone to their doctor's appointment?", "is it ok to hug a client"]:
+        assert second.answer(question).entry.id == first.answer(question).entry.id
+
+
+def test_a_saved_index_for_other_documents_is_built_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture):
+    from knowledge.matching import Matcher
+
+    monkeypatch.setenv("PEERBOT_CACHE_DIR", str(tmp_path / "cache"))
+    entries = list(load_entries().entries.values())
+    Matcher(entries)
+    [path] = (tmp_path / "cache").glob("keywords-*.npz")
+    with np.load(path) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    arrays["pooled_documents"] = np.array(3)
+    np.savez(path, **arrays)
+    with caplog.at_level(logging.WARNING, logger="knowledge.model_cache"):
+        matcher = Matcher(entries)
+    assert "fitting it again" in caplog.text
+    assert matcher.rank("can i drive her to her appointment")[0].target.kind == "entry"

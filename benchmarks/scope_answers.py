@@ -44,7 +44,7 @@ from knowledge.loader import LoadReport  # noqa: E402
 VERDICTS = ("in_scope", "out_of_scope", "depends", "unknown", "crisis")
 TUNED_SETS = [HERE.parent.parent / "shared" / "eval" / "scope-dev.jsonl", HERE / "data" / "scope-extra.jsonl"]
 FRESH_SETS = [HERE / "data" / "scope-fresh.jsonl"]
-SEALED_SETS = [HERE / "data" / "scope-sealed.jsonl"]
+SEALED_SETS = [HERE / "data" / "scope-sealed.jsonl", HERE / "data" / "scope-sealed-b.jsonl"]
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -19,13 +19,16 @@ destination, and the channel that called it delivers them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import re
 import unicodedata
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from bot.config import Settings
+from bot.flow_state import FlowState, MemoryFlowState
 from bot.forms import AnswerError, ask_field, check_submission, parse_answer
 from bot.model import Action, Choice, FieldKind, Form, Inbound, Reply, Submission
 from bot.store import Store
@@ -64,6 +67,18 @@ def clean_text(text: str, limit: int) -> tuple[str, str | None]:
     return text, None
 
 
+# A half-filled sensitive form, kept in the flow state while the person
+# fills it in (a check-in period is a week; /resume picks it up).
+PRIVATE_FORM = "private-form"
+PRIVATE_FORM_LIFE = dt.timedelta(days=7)
+
+
+def _form_token(channel: str, user: str, conversation: str) -> str:
+    """Where a person's half-filled private form is kept: a digest, so the
+    token doesn't spell out whose it is (a shared backend keys it with a secret)."""
+    return hashlib.sha256(f"{channel}\x1f{user}\x1f{conversation}".encode()).hexdigest()[:32]
+
+
 class Engine:
     def __init__(
         self,
@@ -72,6 +87,7 @@ class Engine:
         intents: Iterable[Intent],
         now: Callable[[], dt.datetime] = utc_now,
         schedule: "Schedule | None" = None,
+        flows: FlowState | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -81,9 +97,10 @@ class Engine:
         self.intents: list[Intent] = []
         self._by_name: dict[str, Intent] = {}
         self._commands: dict[str, tuple[Intent, Command]] = {}
-        # Half-filled sensitive forms (check-ins, concerns) stay in memory:
-        # they must never sit in the database next to the person.
-        self._private_drafts: dict[tuple[str, str, str], FormSession] = {}
+        # What people build up over several steps (bot/flow_state.py). Half-filled
+        # sensitive forms (check-ins, concerns) are kept there, never in the
+        # database next to the person; other half-filled forms are stored.
+        self.flows: FlowState = flows if flows is not None else MemoryFlowState(now)
         for intent in intents:
             self._register(intent)
 
@@ -110,6 +127,7 @@ class Engine:
             commands=tuple(self.commands_for(roles)),
             abouts=tuple(intent.about for intent in self.intents if intent.about),
             schedule=self.schedule,
+            flows=self.flows,
         )
 
     def commands_for(self, roles: frozenset[str]) -> list[Command]:
@@ -304,17 +322,20 @@ class Engine:
         return out
 
     async def _draft(self, msg: Inbound) -> FormSession | None:
-        private = self._private_drafts.get((msg.channel, msg.user, msg.conversation))
-        return private or await self.store.forms.get(msg.channel, msg.user, msg.conversation)
+        private = await self.flows.get(PRIVATE_FORM, _form_token(msg.channel, msg.user, msg.conversation))
+        if private is not None:
+            return FormSession(**private)
+        return await self.store.forms.get(msg.channel, msg.user, msg.conversation)
 
     async def _keep(self, session: FormSession) -> None:
         if session.form.get("sensitive"):
-            self._private_drafts[(session.channel, session.user, session.conversation)] = session
+            token = _form_token(session.channel, session.user, session.conversation)
+            await self.flows.put(PRIVATE_FORM, dataclasses.asdict(session), lifetime=PRIVATE_FORM_LIFE, token=token)
         else:
             await self.store.forms.save(session)
 
     async def _drop(self, msg: Inbound) -> None:
-        if self._private_drafts.pop((msg.channel, msg.user, msg.conversation), None) is None:
+        if await self.flows.drop(PRIVATE_FORM, _form_token(msg.channel, msg.user, msg.conversation)) is None:
             await self.store.forms.delete(msg.channel, msg.user, msg.conversation)
 
     async def open_form(self, form: Form, msg: Inbound, lead: str = "") -> list[Reply]:

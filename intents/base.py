@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from bot import clock
+from bot.flow_state import FlowState, MemoryFlowState
 from bot.model import Action, Form, Inbound, Reply
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class Context:
     # close, a reminder, an escalation). Jobs named "<intent>:<kind>" come
     # back to that intent's on_schedule.
     schedule: "Schedule | None" = None
+    # What a person builds up over several steps (drafts, pre-filled text):
+    # bot/flow_state.py. One per engine, so every intent sees the same.
+    flows: "FlowState" = field(default_factory=MemoryFlowState)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

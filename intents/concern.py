@@ -23,12 +23,12 @@ did, and nothing is stored, posted or told twice.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
 import secrets
 import signal
-from collections import OrderedDict
 from typing import Any
 
 from bot.model import Action, Choice, Destination, Form, Inbound, Reply
@@ -66,8 +66,15 @@ async def reader_zone(msg: Inbound, ctx: Context) -> str:
     return ctx.settings.timezone
 
 
+# Kinds of flow state (bot/flow_state.py) this intent keeps, and for how long.
+DRAFT = "concern-draft"          # a written, unsent concern, by the token its buttons carry
+UNSENT = "concern-unsent"        # each person's (keyed hash) latest unsent draft token
+PREFILL = "concern-prefill"      # text a "flag this message" or "/concern TEXT" pre-fills the form with
+QUESTION = "concern-question"    # the question behind an out-of-scope answer's "Raise this" button
 KEEP_DRAFTS = 500
 DRAFT_LIFE = dt.timedelta(days=7)
+KEEP_PREFILLS = 1000
+PREFILL_LIFE = dt.timedelta(days=1)
 GROUP_WINDOW = dt.timedelta(days=90)
 SWEEP_EVERY_MINUTES = 10
 WHO_SEES = (
@@ -132,13 +139,9 @@ class Concern(Intent):
     def __init__(self) -> None:
         self._links: Links | None = None
         self._gate: FloodGate | None = None
-        # All of these are in memory only: drafts by token, the unsent draft
-        # of each person (by keyed hash), text to pre-fill a form with, and
-        # the question behind each recent out-of-scope answer.
-        self._drafts: OrderedDict[str, tuple[dt.datetime, Draft]] = OrderedDict()
-        self._draft_of: dict[str, str] = {}
-        self._prefills: OrderedDict[str, tuple[str, str]] = OrderedDict()
-        self._questions: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        # Drafts by token, the unsent draft of each person (by keyed hash),
+        # text to pre-fill a form with, and the question behind each recent
+        # out-of-scope answer are all kept in ctx.flows (bot/flow_state.py).
 
     def links(self, ctx: Context) -> Links:
         if self._links is None:
@@ -169,7 +172,9 @@ class Concern(Intent):
             for reply in replies:
                 for choice in reply.choices:
                     if choice.action == "scope:raise":
-                        _remember(self._questions, (msg.channel, msg.user, choice.value), question[:2000])
+                        token = self._question_token(msg, choice.value, ctx)
+                        await ctx.flows.put(QUESTION, {"text": question[:2000]}, lifetime=PREFILL_LIFE, token=token,
+                                            keep=KEEP_PREFILLS)
         return replies
 
     async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:
@@ -207,7 +212,7 @@ class Concern(Intent):
             return await self._status(ref, secret, msg, ctx)
         if parts and parts[0].lower() == "mine" and len(parts) == 1:
             return await self._mine(msg, ctx)
-        unsent = self._unsent(msg, ctx)
+        unsent = await self._unsent(msg, ctx)
         if unsent is not None and not args.strip():
             token, draft = unsent
             return [
@@ -220,7 +225,7 @@ class Concern(Intent):
                     ],
                 )
             ]
-        origin = self._prefill("", args.strip()) if args.strip() else ""
+        origin = await self._prefill("", args.strip(), ctx) if args.strip() else ""
         return [start_reply(origin)]
 
     async def _supervisor_command(self, parts: list[str], msg: Inbound, ctx: Context, note: str = "") -> list[Reply]:
@@ -259,15 +264,15 @@ class Concern(Intent):
             quoted = value.strip()
             text = f"About this message:\n\"{quoted}\"\n\n" if quoted else ""
             lead = "You'd like to flag a message to the peer supervisors. I'll quote it in the form, and you can add what happened."
-            return [start_reply(self._prefill("", text) if text else "", lead=lead)]
+            return [start_reply(await self._prefill("", text, ctx) if text else "", lead=lead)]
         if verb == "begin":
             mode, _, origin = value.partition("|")
-            return [self._open_form(mode == "anonymous", self._prefilled(origin, msg, ctx), msg, ctx, team=await self._peer_team(msg, ctx))]
+            return [self._open_form(mode == "anonymous", await self._prefilled(origin, msg, ctx), msg, ctx, team=await self._peer_team(msg, ctx))]
         if verb == "drop":
             return [Reply(text="Okay, nothing was sent. You can raise it any time with /concern.")]
         if verb in ("preview", "send", "edit", "cancel"):
-            entry = self._drafts.get(value)
-            if entry is None:
+            kept = await ctx.flows.get(DRAFT, value) if value else None
+            if kept is None:
                 # Sent already (a second press, after a restart too)? The
                 # store knows by the draft token's hash.
                 ref = await ctx.store.concerns.sent_with(once_key(value)) if value else None
@@ -279,13 +284,13 @@ class Concern(Intent):
                         "Nothing was sent. You can write it again with /concern."
                     )
                 ]
-            draft = entry[1]
+            draft = Draft(**kept)
             if verb == "preview":
                 return [self._preview(value, draft, ctx)]
             if verb == "edit":
                 return [self._open_form(not draft.named, self._initial(draft), msg, ctx, draft=draft, token=value)]
             if verb == "cancel":
-                self._forget(value)
+                await self._forget(value, ctx)
                 return [Reply(text="Okay, I've set it aside. Nothing was sent, and I haven't kept it.")]
             return await self._send(value, draft, ctx, via=msg.channel)
         ref, _, cap = value.partition("|")
@@ -301,21 +306,26 @@ class Concern(Intent):
 
     # -- raising a concern -------------------------------------------------
 
-    def _prefill(self, category: str, text: str) -> str:
-        token = secrets.token_urlsafe(9)
-        _remember(self._prefills, token, (category, text))
+    async def _prefill(self, category: str, text: str, ctx: Context) -> str:
+        token = await ctx.flows.put(PREFILL, {"category": category, "text": text}, lifetime=PREFILL_LIFE,
+                                    keep=KEEP_PREFILLS)
         return f"p:{token}"
 
-    def _prefilled(self, origin: str, msg: Inbound, ctx: Context) -> dict[str, str]:
+    def _question_token(self, msg: Inbound, entry_id: str, ctx: Context) -> str:
+        """Where the question behind a "Raise this" button is kept: by the
+        person's keyed hash and the entry, so only they pick it up."""
+        return f"{self.links(ctx).person(msg.channel, msg.user)}:{entry_id}"
+
+    async def _prefilled(self, origin: str, msg: Inbound, ctx: Context) -> dict[str, str]:
         kind, _, key = origin.partition(":")
-        if kind == "p" and key in self._prefills:
-            category, text = self._prefills[key]
-            return {k: v for k, v in (("category", category), ("what", text)) if v}
+        kept = await ctx.flows.get(PREFILL, key) if kind == "p" and key else None
+        if kept is not None:
+            return {k: v for k, v in (("category", kept["category"]), ("what", kept["text"])) if v}
         if kind == "scope":
             kb = ctx.resources.get("knowledge")
             entry = kb.entries.get(key) if kb is not None else None
-            question = self._questions.get((msg.channel, msg.user, key))
-            lines = [question] if question else []
+            asked = await ctx.flows.get(QUESTION, self._question_token(msg, key, ctx))
+            lines = [asked["text"]] if asked else []
             if entry is not None:
                 lines.append(f"(peerbot's answer: this isn't part of the peer role: {entry.title}.)")
             return {"category": "scope", "what": "\n\n".join(lines)} if lines else {"category": "scope"}
@@ -356,14 +366,14 @@ class Concern(Intent):
 
     async def on_submission(self, name: str, values: dict[str, Any], msg: Inbound, ctx: Context) -> list[Reply]:
         if name in ("named", "anonymous"):
-            return [self._draft_from(name == "anonymous", values, msg, ctx)]
+            return [await self._draft_from(name == "anonymous", values, msg, ctx)]
         if name == "answer":
             return await self._answer(values, msg, ctx)
         if name in ("resolve", "reply"):
             return await self._note(name, values, msg, ctx)
         return [Reply(text="That form isn't available any more. Type /concern to start again.")]
 
-    def _draft_from(self, anonymous: bool, values: dict[str, Any], msg: Inbound, ctx: Context) -> Reply:
+    async def _draft_from(self, anonymous: bool, values: dict[str, Any], msg: Inbound, ctx: Context) -> Reply:
         links = self.links(ctx)
         follow_up = values.get("follow_up") == "yes"
         draft = Draft(
@@ -387,11 +397,11 @@ class Concern(Intent):
             draft.reporter_id, draft.reporter_name, draft.reporter_via = msg.user, msg.user_name, msg.channel
             draft.person = links.person(msg.channel, msg.user)
         token = str(values.get("draft") or "")
-        if token not in self._drafts:
-            token = secrets.token_urlsafe(12)
-        _remember(self._drafts, token, (ctx.now(), draft), limit=KEEP_DRAFTS)
+        if not token or await ctx.flows.get(DRAFT, token) is None:
+            token = None  # an edit of a draft that is gone is a new draft
+        token = await ctx.flows.put(DRAFT, dataclasses.asdict(draft), lifetime=DRAFT_LIFE, token=token, keep=KEEP_DRAFTS)
         if draft.person:
-            self._draft_of[draft.person] = token
+            await ctx.flows.put(UNSENT, {"draft": token}, lifetime=DRAFT_LIFE, token=draft.person, keep=KEEP_DRAFTS)
         return self._preview(token, draft, ctx)
 
     def _preview(self, token: str, draft: Draft, ctx: Context) -> Reply:
@@ -410,17 +420,20 @@ class Concern(Intent):
             choices = choices[1:]
         return Reply(text=text, choices=choices)
 
-    def _unsent(self, msg: Inbound, ctx: Context) -> tuple[str, Draft] | None:
-        token = self._draft_of.get(self.links(ctx).person(msg.channel, msg.user))
-        entry = self._drafts.get(token or "")
-        if entry is None or ctx.now() - entry[0] > DRAFT_LIFE:
+    async def _unsent(self, msg: Inbound, ctx: Context) -> tuple[str, Draft] | None:
+        pointer = await ctx.flows.get(UNSENT, self.links(ctx).person(msg.channel, msg.user))
+        kept = await ctx.flows.get(DRAFT, pointer["draft"]) if pointer else None
+        if kept is None:
             return None
-        return token, entry[1]  # type: ignore[return-value]
+        return pointer["draft"], Draft(**kept)  # type: ignore[index]
 
-    def _forget(self, token: str) -> None:
-        entry = self._drafts.pop(token, None)
-        if entry is not None and entry[1].person and self._draft_of.get(entry[1].person) == token:
-            del self._draft_of[entry[1].person]
+    async def _forget(self, token: str, ctx: Context) -> None:
+        kept = await ctx.flows.drop(DRAFT, token)
+        person = kept.get("person") if kept else None
+        if person:
+            pointer = await ctx.flows.get(UNSENT, person)
+            if pointer is not None and pointer["draft"] == token:
+                await ctx.flows.drop(UNSENT, person)
 
     async def _send(self, token: str, draft: Draft, ctx: Context, via: str = "") -> list[Reply]:
         settings, now = ctx.settings, ctx.now()
@@ -469,7 +482,7 @@ class Concern(Intent):
         _test_crash("concern-stored")
         if draft.person:
             self.gate(ctx).record(draft.person, now)
-        self._forget(token)
+        await self._forget(token, ctx)
 
         replies: list[Reply] = []
         if not held:
@@ -881,9 +894,3 @@ def _words_after(text: str, count: int) -> str:
         rest = parts[1] if len(parts) > 1 else ""
     return rest.strip()
 
-
-def _remember(memory: OrderedDict, key: Any, value: Any, limit: int = 1000) -> None:
-    memory[key] = value
-    memory.move_to_end(key)
-    while len(memory) > limit:
-        memory.popitem(last=False)

@@ -8,6 +8,7 @@ import asyncio
 
 from bot.channels.base import Address, DeliveryError
 from bot.courier import SEND_LEASE, Courier
+from bot.flow_state import MemoryFlowState
 from bot.model import Destination, Reply
 from bot.runtime import Runtime
 from tests.conftest import Clock, subprocess_env
@@ -367,7 +368,7 @@ async def test_send_pressed_twice_at_once_in_the_terminal_stores_and_posts_one_c
     assert len(feed(runtime)) == 1
 
     # After a restart the draft is gone from memory; the store still knows it went.
-    runtime.engine.intent("concern")._drafts.clear()
+    runtime.engine.flows = MemoryFlowState(runtime.engine.now)
     [again] = await runtime.engine.handle(press)
     assert again.text.startswith(f"Already sent: your reference is {row['ref']}")
 

@@ -60,11 +60,15 @@ class Server:
         return Path(self.log.name).read_text(errors="replace")[-2000:]
 
 
-def spawn(role: str, folder: Path, *args: str, timeout: float = 120) -> Server:
-    """Start ``role`` in its own process and wait until it listens."""
-    log = open(folder / f"{role}.log", "w+")
+def spawn(role: str, folder: Path, *args: str, timeout: float = 120, script: Path | None = None, name: str | None = None) -> Server:
+    """Start ``role`` in its own process and wait until it listens.
+
+    ``script`` is the file whose ``main`` serves the roles (this one unless
+    told: benchmarks/teams_servers.py serves the Teams ones); ``name`` tells
+    two servers of one role apart in their logs."""
+    log = open(folder / f"{name or role}.log".replace(" ", "-"), "w+")
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), role, *args],
+        [sys.executable, str((script or Path(__file__)).resolve()), role, *args],
         stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + timeout
@@ -72,7 +76,7 @@ def spawn(role: str, folder: Path, *args: str, timeout: float = 120) -> Server:
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if line.startswith("READY "):
-            return Server(role, process, line.split()[1], log)
+            return Server(name or role, process, line.split()[1], log)
         if not line and process.poll() is not None:
             break
     process.kill()

@@ -24,11 +24,12 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Awaitable, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -81,6 +82,28 @@ def spawn(role: str, folder: Path, *args: str, timeout: float = 120, script: Pat
             break
     process.kill()
     raise SystemExit(f"the {role} server did not start:\n{Path(log.name).read_text(errors='replace')[-3000:]}")
+
+
+Results = dict[tuple[str, int], list[dict[str, float]]]
+
+
+async def interleaved(names: list[str], rounds: int, levels: list[int],
+                      measure: Callable[[str, int], Awaitable[dict[str, float]]]) -> Results:
+    """``measure(name, level)`` for every server at every level, round after
+    round, the servers' order turning by one each round."""
+    results: Results = {}
+    for number in range(rounds):
+        order = names[number % len(names):] + names[: number % len(names)]
+        for level in levels:
+            for name in order:
+                results.setdefault((name, level), []).append(await measure(name, level))
+        print(f"round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return results
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 # -- the roles, each run in its own process ------------------------------------------

@@ -44,7 +44,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.slack_ack import p99  # noqa: E402
-from benchmarks.slack_servers import Server, spawn  # noqa: E402
+from benchmarks.slack_servers import Results, Server, interleaved, spawn  # noqa: E402
+from benchmarks.slack_servers import medians as median_of  # noqa: E402
 from bot.channels.teams.pacing import Pacer  # noqa: E402
 
 SERVERS = Path(__file__).resolve().parent / "teams_servers.py"
@@ -125,32 +126,26 @@ async def measure(server: Server, arrivals: Arrivals, connector_url: str, total:
 
 
 async def run(servers: dict[str, Server], connector_url: str, rounds: int, total: int, levels: list[int]) -> None:
-    results: dict[tuple[str, int], list[dict[str, float]]] = {}
     async with aiohttp.ClientSession(base_url=connector_url) as connector:
         arrivals = Arrivals(connector)
         arrivals.start()
         try:
             for server in servers.values():  # warm up: first contact with every person, the knowledge base
                 await measure(server, arrivals, connector_url, max(levels) * 2, max(levels))
-            names = list(servers)
-            for number in range(rounds):
-                order = names[number % len(names):] + names[: number % len(names)]
-                for level in levels:
-                    for name in order:
-                        results.setdefault((name, level), []).append(await measure(servers[name], arrivals, connector_url, total, level))
-                print(f"round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
+            results = await interleaved(list(servers), rounds, levels,
+                                        lambda name, level: measure(servers[name], arrivals, connector_url, total, level))
         finally:
             await arrivals.stop()
     report(results, rounds, total, levels)
 
 
-def report(results: dict[tuple[str, int], list[dict[str, float]]], rounds: int, total: int, levels: list[int]) -> None:
+def report(results: Results, rounds: int, total: int, levels: list[int]) -> None:
     print(f"Teams 'help' message turns, {total} per measurement, {rounds} interleaved rounds, medians; "
           "each server in its own process, fake connector in another; a turn ends when its reply reaches the connector")
     print(f"{'':18}{'people':>7}{'turns/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'replies':>9}{'non-2xx':>9}")
     medians: dict[tuple[str, int], dict[str, float]] = {}
     for (name, level), runs in sorted(results.items(), key=lambda item: (item[0][1], item[0][0] == BARE, item[0][0])):
-        medians[name, level] = m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        medians[name, level] = m = median_of(runs)
         print(f"{name:18}{level:>7}{m['turns/s']:>9.0f}{m['p50']:>9.1f}{m['p99']:>9.1f}{m['replies/turn']:>9.2f}"
               f"{sum(r['failures'] for r in runs):>9.0f}")
     for level in levels:

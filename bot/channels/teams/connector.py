@@ -26,6 +26,7 @@ Here instead:
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -54,6 +55,9 @@ LOGIN = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
 DEFAULT_TENANT = AuthenticationConstants.DEFAULT_CHANNEL_AUTH_TENANT
 DEFAULT_AUDIENCE = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
 USER_AGENT = "peerbot (Bot Framework connector v3)"
+# Teams uses a few regional service URLs; the least recently used connector
+# past this many is let go (an unauthenticated local run takes any URL).
+KEEP_CONNECTORS = 64
 # The connector client's own serializer, made once (it reads dict attachments and entities as botbuilder does).
 _SERIALIZER = Serializer({k: v for k, v in models.__dict__.items() if isinstance(v, type)})
 
@@ -227,7 +231,7 @@ class Connectors:
         self.token_timeout = token_timeout
         self.clock = clock
         self.made = 0  # connectors built so far (one per service URL, app id and audience)
-        self._connectors: dict[tuple[str, str, str], Connector] = {}
+        self._connectors: collections.OrderedDict[tuple[str, str, str], Connector] = collections.OrderedDict()
         self._tokens: dict[str, BotToken] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -253,12 +257,16 @@ class Connectors:
     def connector(self, service_url: str, app_id: str, audience: str) -> Connector:
         key = (service_url, app_id, audience)
         found = self._connectors.get(key)
-        if found is None:
-            if app_id and app_id != self.app_id and app_id != AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
-                raise PermissionError("a connector was asked for with another bot's app id")
-            token = self.token(audience) if app_id and app_id == self.app_id else None
-            found = self._connectors[key] = Connector(self, service_url, token)
-            self.made += 1
+        if found is not None:
+            self._connectors.move_to_end(key)
+            return found
+        if app_id and app_id != self.app_id and app_id != AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
+            raise PermissionError("a connector was asked for with another bot's app id")
+        token = self.token(audience) if app_id and app_id == self.app_id else None
+        found = self._connectors[key] = Connector(self, service_url, token)
+        self.made += 1
+        while len(self._connectors) > KEEP_CONNECTORS:
+            self._connectors.popitem(last=False)
         return found
 
     def token(self, audience: str) -> BotToken:

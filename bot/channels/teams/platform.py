@@ -13,7 +13,7 @@ start. Malformed bodies, unknown activity types and missing fields get a
 Teams is acknowledged first. A turn runs as a background task, apart from
 the request: a message (or an install) is answered 201 at once, and its
 replies go out afterwards, so a connector that is slow or unreachable (the
-connector client retries for seconds) never holds Teams' request open. An
+connector client retries for a few seconds) never holds Teams' request open. An
 invoke needs its answer in the response body, so the request waits only
 until the bot has decided that answer (``answered``), never on the other
 messages the turn sends. Messages in one conversation keep their order.

@@ -29,7 +29,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.slack_servers import SECRET, Results, Server, interleaved, spawn  # noqa: E402
+from benchmarks.slack_servers import SECRET, Results, Server, interleaved, lifetimes, spawn  # noqa: E402
 from benchmarks.slack_servers import medians as median_of  # noqa: E402
 from tests.hostile import signed_slack_poster  # noqa: E402
 
@@ -127,22 +126,16 @@ def main() -> None:
     if args.quick:
         args.rounds, args.requests = 2, 300
     levels = [int(n) for n in args.concurrency.split(",")]
-    with tempfile.TemporaryDirectory() as folder:
-        started: list[Server] = []
-        try:
-            fake = spawn("fake", Path(folder))
-            started.append(fake)
-            extra = ["--peerbot-from", str(args.peerbot_from)] if args.peerbot_from else []
-            servers = {
-                "peerbot": spawn("peerbot", Path(folder), "--api", fake.url, "--db", str(Path(folder) / "bench.db"), *extra),
-                "bare bolt": spawn("bolt", Path(folder), "--api", fake.url),
-            }
-            started += servers.values()
-            asyncio.run(run(servers, fake.url, args.rounds, args.requests, levels))
-        finally:
-            for server in reversed(started):
-                server.stop()
-
+    with lifetimes() as (folder, started):
+        fake = spawn("fake", folder)
+        started.append(fake)
+        extra = ["--peerbot-from", str(args.peerbot_from)] if args.peerbot_from else []
+        servers = {
+            "peerbot": spawn("peerbot", folder, "--api", fake.url, "--db", str(folder / "bench.db"), *extra),
+            "bare bolt": spawn("bolt", folder, "--api", fake.url),
+        }
+        started += servers.values()
+        asyncio.run(run(servers, fake.url, args.rounds, args.requests, levels))
 
 if __name__ == "__main__":
     main()

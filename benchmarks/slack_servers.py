@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import IO, Awaitable, Callable
+from typing import IO, Awaitable, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -82,6 +84,18 @@ def spawn(role: str, folder: Path, *args: str, timeout: float = 120, script: Pat
             break
     process.kill()
     raise SystemExit(f"the {role} server did not start:\n{Path(log.name).read_text(errors='replace')[-3000:]}")
+
+
+@contextlib.contextmanager
+def lifetimes() -> Iterator[tuple[Path, list[Server]]]:
+    """A scratch folder, and a list for the servers started in it: each is stopped (the last first) at the end."""
+    with tempfile.TemporaryDirectory() as folder:
+        started: list[Server] = []
+        try:
+            yield Path(folder), started
+        finally:
+            for server in reversed(started):
+                server.stop()
 
 
 Results = dict[tuple[str, int], list[dict[str, float]]]

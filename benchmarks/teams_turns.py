@@ -35,7 +35,6 @@ import asyncio
 import itertools
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +43,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.slack_ack import p99  # noqa: E402
-from benchmarks.slack_servers import Results, Server, interleaved, spawn  # noqa: E402
+from benchmarks.slack_servers import Results, Server, interleaved, lifetimes, spawn  # noqa: E402
 from benchmarks.slack_servers import medians as median_of  # noqa: E402
 from bot.channels.teams.pacing import Pacer  # noqa: E402
 
@@ -182,21 +181,16 @@ def main() -> None:
     if args.quick:
         args.rounds, args.requests = 2, 300
     levels = [int(n) for n in args.concurrency.split(",")]
-    with tempfile.TemporaryDirectory() as folder:
-        started: list[Server] = []
-        try:
-            fake = spawn("connector", Path(folder), script=SERVERS)
-            started.append(fake)
-            servers = {"peerbot": spawn("peerbot", Path(folder), "--db", str(Path(folder) / "bench.db"), script=SERVERS)}
-            if args.before:
-                servers["peerbot before"] = spawn("peerbot", Path(folder), "--db", str(Path(folder) / "before.db"),
-                                                  "--peerbot-from", str(args.before), script=SERVERS, name="peerbot before")
-            servers[BARE] = spawn("bare", Path(folder), script=SERVERS, name=BARE)
-            started += servers.values()
-            asyncio.run(run(servers, fake.url, args.rounds, args.requests, levels))
-        finally:
-            for server in reversed(started):
-                server.stop()
+    with lifetimes() as (folder, started):
+        fake = spawn("connector", folder, script=SERVERS)
+        started.append(fake)
+        servers = {"peerbot": spawn("peerbot", folder, "--db", str(folder / "bench.db"), script=SERVERS)}
+        if args.before:
+            servers["peerbot before"] = spawn("peerbot", folder, "--db", str(folder / "before.db"),
+                                              "--peerbot-from", str(args.before), script=SERVERS, name="peerbot before")
+        servers[BARE] = spawn("bare", folder, script=SERVERS, name=BARE)
+        started += servers.values()
+        asyncio.run(run(servers, fake.url, args.rounds, args.requests, levels))
     asyncio.run(pacing(500))
 
 

@@ -188,6 +188,8 @@ class Connector:
                     if response.status not in RETRY_STATUSES or attempt == RETRIES:
                         raise ConnectorError(f"the connector answered {response.status}", response.status)
                     wait = _retry_after(response.headers.get("Retry-After"), wait)
+            except aiohttp.InvalidURL:
+                raise ConnectorError("the service URL isn't a URL") from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if attempt == RETRIES:
                     raise ConnectorError(f"the connector couldn't be reached ({exc.__class__.__name__})") from None

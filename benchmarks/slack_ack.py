@@ -29,7 +29,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +36,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.slack_servers import SECRET, Server, spawn  # noqa: E402
+from benchmarks.slack_servers import SECRET, Results, Server, interleaved, lifetimes, spawn  # noqa: E402
+from benchmarks.slack_servers import medians as median_of  # noqa: E402
 from tests.hostile import signed_slack_poster  # noqa: E402
 
 DRAIN_TIMEOUT = 120.0
@@ -93,27 +93,20 @@ async def measure(server: Server, api: aiohttp.ClientSession, total: int, concur
 
 
 async def run(servers: dict[str, Server], api_url: str, rounds: int, total: int, levels: list[int]) -> None:
-    results: dict[tuple[str, int], list[dict[str, float]]] = {}
     async with aiohttp.ClientSession(base_url=api_url) as api:
         for server in servers.values():  # warm up: Bolt's auth.test, peerbot's name cache and knowledge
             await measure(server, api, 100, 10)
-        for number in range(rounds):
-            order = list(servers) if number % 2 == 0 else list(reversed(servers))
-            for level in levels:
-                for name in order:
-                    results.setdefault((name, level), []).append(await measure(servers[name], api, total, level))
-            print(f"round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
+        results = await interleaved(list(servers), rounds, levels, lambda name, level: measure(servers[name], api, total, level))
     report(results, rounds, total, levels)
 
 
-def report(results: dict[tuple[str, int], list[dict[str, float]]], rounds: int, total: int, levels: list[int]) -> None:
+def report(results: Results, rounds: int, total: int, levels: list[int]) -> None:
     print(f"signed app_mention events, {total} per measurement, {rounds} interleaved rounds, medians; "
           "each server in its own process, fake Web API in another")
     print(f"{'':16}{'concurrent':>11}{'acks/s':>9}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-200':>9}")
     medians: dict[tuple[str, int], dict[str, float]] = {}
     for (name, level), runs in sorted(results.items(), key=lambda item: (item[0][1], item[0][0] != "peerbot")):
-        medians[name, level] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        m = medians[name, level]
+        m = medians[name, level] = median_of(runs)
         print(f"{name:16}{level:>11}{m['acks/s']:>9.0f}{m['done/s']:>9.0f}{m['p50']:>9.1f}{m['p99']:>9.1f}{sum(r['failures'] for r in runs):>9.0f}")
     for level in levels:
         ours, bare = medians["peerbot", level], medians["bare bolt", level]
@@ -133,22 +126,16 @@ def main() -> None:
     if args.quick:
         args.rounds, args.requests = 2, 300
     levels = [int(n) for n in args.concurrency.split(",")]
-    with tempfile.TemporaryDirectory() as folder:
-        started: list[Server] = []
-        try:
-            fake = spawn("fake", Path(folder))
-            started.append(fake)
-            extra = ["--peerbot-from", str(args.peerbot_from)] if args.peerbot_from else []
-            servers = {
-                "peerbot": spawn("peerbot", Path(folder), "--api", fake.url, "--db", str(Path(folder) / "bench.db"), *extra),
-                "bare bolt": spawn("bolt", Path(folder), "--api", fake.url),
-            }
-            started += servers.values()
-            asyncio.run(run(servers, fake.url, args.rounds, args.requests, levels))
-        finally:
-            for server in reversed(started):
-                server.stop()
-
+    with lifetimes() as (folder, started):
+        fake = spawn("fake", folder)
+        started.append(fake)
+        extra = ["--peerbot-from", str(args.peerbot_from)] if args.peerbot_from else []
+        servers = {
+            "peerbot": spawn("peerbot", folder, "--api", fake.url, "--db", str(folder / "bench.db"), *extra),
+            "bare bolt": spawn("bolt", folder, "--api", fake.url),
+        }
+        started += servers.values()
+        asyncio.run(run(servers, fake.url, args.rounds, args.requests, levels))
 
 if __name__ == "__main__":
     main()

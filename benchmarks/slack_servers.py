@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Awaitable, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -60,11 +63,15 @@ class Server:
         return Path(self.log.name).read_text(errors="replace")[-2000:]
 
 
-def spawn(role: str, folder: Path, *args: str, timeout: float = 120) -> Server:
-    """Start ``role`` in its own process and wait until it listens."""
-    log = open(folder / f"{role}.log", "w+")
+def spawn(role: str, folder: Path, *args: str, timeout: float = 120, script: Path | None = None, name: str | None = None) -> Server:
+    """Start ``role`` in its own process and wait until it listens.
+
+    ``script`` is the file whose ``main`` serves the roles (this one unless
+    told: benchmarks/teams_servers.py serves the Teams ones); ``name`` tells
+    two servers of one role apart in their logs."""
+    log = open(folder / f"{name or role}.log".replace(" ", "-"), "w+")
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), role, *args],
+        [sys.executable, str((script or Path(__file__)).resolve()), role, *args],
         stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + timeout
@@ -72,11 +79,45 @@ def spawn(role: str, folder: Path, *args: str, timeout: float = 120) -> Server:
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if line.startswith("READY "):
-            return Server(role, process, line.split()[1], log)
+            return Server(name or role, process, line.split()[1], log)
         if not line and process.poll() is not None:
             break
     process.kill()
     raise SystemExit(f"the {role} server did not start:\n{Path(log.name).read_text(errors='replace')[-3000:]}")
+
+
+@contextlib.contextmanager
+def lifetimes() -> Iterator[tuple[Path, list[Server]]]:
+    """A scratch folder, and a list for the servers started in it: each is stopped (the last first) at the end."""
+    with tempfile.TemporaryDirectory() as folder:
+        started: list[Server] = []
+        try:
+            yield Path(folder), started
+        finally:
+            for server in reversed(started):
+                server.stop()
+
+
+Results = dict[tuple[str, int], list[dict[str, float]]]
+
+
+async def interleaved(names: list[str], rounds: int, levels: list[int],
+                      measure: Callable[[str, int], Awaitable[dict[str, float]]]) -> Results:
+    """``measure(name, level)`` for every server at every level, round after
+    round, the servers' order turning by one each round."""
+    results: Results = {}
+    for number in range(rounds):
+        order = names[number % len(names):] + names[: number % len(names)]
+        for level in levels:
+            for name in order:
+                results.setdefault((name, level), []).append(await measure(name, level))
+        print(f"round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return results
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 # -- the roles, each run in its own process ------------------------------------------

@@ -24,6 +24,7 @@ class Call:
     conversation: str
     activity_id: str | None
     body: dict[str, Any]
+    authorization: str | None = None  # the bot's token, when it has an app id
 
     @property
     def text(self) -> str:
@@ -66,7 +67,8 @@ class FakeConnector:
             status = self.refused[conversation]
             self.refusals.append(conversation)
             return web.json_response({"error": {"code": "Forbidden", "message": "The bot is not part of the conversation roster."}}, status=status)
-        self.calls.append(Call(request.method, conversation, request.match_info.get("activity"), await request.json()))
+        self.calls.append(Call(request.method, conversation, request.match_info.get("activity"), await request.json(),
+                               request.headers.get("Authorization")))
         return web.json_response({"id": f"act-{next(self._ids)}"})
 
     def to(self, conversation: str) -> list[Call]:

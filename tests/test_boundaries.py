@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORM_LIBRARIES = ("slack_bolt", "slack_sdk", "botbuilder")
+PLATFORM_LIBRARIES = ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "msrest", "msal")
 
 
 def imports_of(path: Path) -> set[str]:

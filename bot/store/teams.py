@@ -54,10 +54,23 @@ class TeamsDirectory:
     def __init__(self, store: "Store"):
         self._store = store
 
-    async def remember_person(self, user: str, tenant: str, reference: dict[str, Any], now: dt.datetime) -> None:
-        """Keep the latest reference; hearing from someone makes them reachable again."""
-        row = {"user": user, "tenant": tenant, "reference": json.dumps(reference), "updated_at": _iso(now), "unreachable_since": ""}
-        await self._store.run(lambda: self._store.db["teams_people"].upsert(row, pk="user"))
+    async def remember_person(self, user: str, tenant: str, reference: dict[str, Any], now: dt.datetime) -> bool:
+        """Keep the latest reference; hearing from someone makes them reachable again.
+
+        Written only when something changed (most messages change nothing):
+        True if the row was written. ``updated_at`` is when it last changed."""
+        text = json.dumps(reference, sort_keys=True)
+
+        def write() -> bool:
+            db = self._store.db
+            kept = db.execute("select tenant, reference, unreachable_since from teams_people where user = ?", [user]).fetchone()
+            if kept is not None and tuple(kept) == (tenant, text, ""):
+                return False
+            row = {"user": user, "tenant": tenant, "reference": text, "updated_at": _iso(now), "unreachable_since": ""}
+            db["teams_people"].upsert(row, pk="user")
+            return True
+
+        return await self._store.run(write)
 
     async def person(self, user: str) -> TeamsPerson | None:
         def read() -> TeamsPerson | None:
@@ -76,28 +89,30 @@ class TeamsDirectory:
             )
         )
 
-    async def remember_channel(self, channel_id: str, team: str, name: str, tenant: str, reference: dict[str, Any], now: dt.datetime) -> None:
-        """Record a team channel; a known name or team name is never replaced by an empty one."""
+    async def remember_channel(self, channel_id: str, team: str, name: str, tenant: str, reference: dict[str, Any], now: dt.datetime) -> bool:
+        """Record a team channel; a known name or team name is never replaced by an empty one.
+        Written only when something changed; True if it was."""
 
-        def write() -> None:
+        def write() -> bool:
             db = self._store.db
             with db.atomic():
                 old = list(db["teams_channels"].rows_where("channel_id = ?", [channel_id]))
                 prior = old[0] if old else {}
-                db["teams_channels"].upsert(
-                    {
-                        "channel_id": channel_id,
-                        "team": team or prior.get("team", ""),
-                        "name": name or prior.get("name", ""),
-                        "tenant": tenant or prior.get("tenant", ""),
-                        "reference": json.dumps(reference),
-                        "bound_as": prior.get("bound_as", ""),
-                        "seen_at": _iso(now),
-                    },
-                    pk="channel_id",
-                )
+                row = {
+                    "channel_id": channel_id,
+                    "team": team or prior.get("team", ""),
+                    "name": name or prior.get("name", ""),
+                    "tenant": tenant or prior.get("tenant", ""),
+                    "reference": json.dumps(reference, sort_keys=True),
+                    "bound_as": prior.get("bound_as", ""),
+                    "seen_at": _iso(now),
+                }
+                if prior and all(prior.get(k) == v for k, v in row.items() if k != "seen_at"):
+                    return False
+                db["teams_channels"].upsert(row, pk="channel_id")
+                return True
 
-        await self._store.run(write)
+        return await self._store.run(write)
 
     async def channels(self) -> list[TeamsChannel]:
         def read() -> list[TeamsChannel]:

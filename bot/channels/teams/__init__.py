@@ -9,6 +9,9 @@ one place only). Modules:
 - ``cards``: Adaptive Cards for replies, choices and forms, and reading them back;
 - ``channel``: proactive sends and updates for the courier, 403/404 as unreachable;
 - ``pacing``: staying under Teams' rate limits;
+- ``connector``: calls out to the connector, clients reused, one pooled HTTP
+  session, the bot's token fetched without blocking and cached;
+- ``tokens``: incoming Bot Framework tokens checked without blocking;
 - ``manifest``: the app package to upload (no botbuilder needed).
 
 This file imports nothing from botbuilder itself, so ``peerbot teams

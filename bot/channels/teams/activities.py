@@ -131,6 +131,9 @@ class TeamsBot(Bot):
     async def remember(self, activity: Activity) -> None:
         """Keep how to reach this person (or this team channel) later."""
         reference = TurnContext.get_conversation_reference(activity).serialize()
+        # The id of the activity heard is never used to reach them later, and
+        # changes with every message: kept, it would rewrite the row every time.
+        reference.pop("activityId", None)
         directory, now = self.runtime.store.teams, self.runtime.engine.now()
         if (activity.conversation.conversation_type or "personal") == "personal":
             sender = activity.from_property

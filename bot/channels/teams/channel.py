@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
-from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot.channels.base import Address, DeliveryError, Unreachable
 from bot.channels.teams.cards import attachment, reply_card
+from bot.channels.teams.connector import ConnectorError, TokenUnavailable
 from bot.channels.teams.pacing import Pacer
 from bot.model import Reply
 from bot.store import Store
@@ -39,12 +39,14 @@ def to_activity(reply: Reply) -> Activity:
 
 def describe_failure(exc: Exception) -> DeliveryError:
     """What a failed call to Teams means for the courier."""
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(exc, HttpOperationError) and status in GONE:
+    if isinstance(exc, TokenUnavailable):
+        return DeliveryError(f"the bot's token for Teams can't be had right now ({exc}); trying again later")
+    status = exc.status if isinstance(exc, ConnectorError) else None
+    if status in GONE:
         return Unreachable(f"Teams answered {status}: the app isn't installed for them any more, or they have left")
-    if isinstance(exc, HttpOperationError) and status is not None and 400 <= status < 500 and status not in (408, 429):
+    if status is not None and 400 <= status < 500 and status not in (408, 429):
         return DeliveryError(f"Teams refused the message ({status})", retry=False)
-    if isinstance(exc, (HttpOperationError, ClientRequestError, OSError)):
+    if isinstance(exc, (ConnectorError, OSError)):
         return DeliveryError(f"Teams didn't take the message ({status or exc.__class__.__name__}); trying again later")
     raise exc
 

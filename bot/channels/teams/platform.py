@@ -13,7 +13,7 @@ start. Malformed bodies, unknown activity types and missing fields get a
 Teams is acknowledged first. A turn runs as a background task, apart from
 the request: a message (or an install) is answered 201 at once, and its
 replies go out afterwards, so a connector that is slow or unreachable (the
-connector client retries for seconds) never holds Teams' request open. An
+connector client retries for a few seconds) never holds Teams' request open. An
 invoke needs its answer in the response body, so the request waits only
 until the bot has decided that answer (``answered``), never on the other
 messages the turn sends. Messages in one conversation keep their order.
@@ -33,12 +33,13 @@ from typing import Any
 
 from aiohttp import web
 from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
 from bot.channels.base import Address
 from bot.channels.teams.activities import BIND_WORD, TeamsBot, answer_slot, failure_answer
 from bot.channels.teams.channel import NAME, TeamsChannel
+from bot.channels.teams.connector import Connectors, PooledAuthentication
 from bot.channels.teams.pacing import Pacer
 from bot.channels.teams.tokens import KeysUnavailable, SigningKeys, precheck, using
 from bot.config import Settings
@@ -82,7 +83,9 @@ class TeamsPlatform:
         config = SimpleNamespace(APP_ID=self.app_id, APP_PASSWORD=password)
         if settings.teams_tenant_id and self.app_id:
             config.APP_TYPE, config.APP_TENANTID = "SingleTenant", settings.teams_tenant_id
-        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+        # Connector clients reused per service URL, one pooled HTTP session, the bot's token cached (connector.py).
+        self.connectors = Connectors(self.app_id, password, settings.teams_tenant_id if self.app_id else "")
+        self.adapter = CloudAdapter(PooledAuthentication(config, self.connectors))
         self.adapter.on_turn_error = self._turn_failed
         self.bot = TeamsBot(self)
         self.pacer = pacer or Pacer()
@@ -106,6 +109,7 @@ class TeamsPlatform:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self, runtime: Runtime) -> None:
+        await self.connectors.start()
         self.runtime = runtime
         self.channel = TeamsChannel(self.adapter, self.app_id, runtime.store, self.pacer, runtime.engine.now)
         await self.channel.refresh()
@@ -125,6 +129,7 @@ class TeamsPlatform:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         await self.keys.close()
+        await self.connectors.close()
 
     async def _keep_fresh(self) -> None:
         """Pick up a channel bound from the command line while the server runs."""

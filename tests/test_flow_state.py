@@ -105,3 +105,26 @@ async def test_a_half_filled_check_in_waits_in_the_flow_state_not_the_database(c
     await runtime.engine.open_form(form, msg)
     assert runtime.engine.flows.count("private-form") == 1
     assert await runtime.store.forms.get("terminal", "u-ada", "c1") is None
+
+
+async def test_slack_keeps_long_button_values_and_waiting_forms_in_the_engines_flow_state(clock: Clock):
+    """What waits behind a Slack button is in the same place as everything
+    else a person builds up, so a restart (or another replica's backend)
+    treats it alike."""
+    from bot.channels.slack import blocks
+    from bot.channels.slack.channel import SlackChannel
+    from bot.model import Choice, Form, FormField, Reply
+
+    slack = SlackChannel(client=None, channel_ids={})  # type: ignore[arg-type]
+    slack.flows = flows = MemoryFlowState(clock)
+    long_value = "checkin:send|" + "д" * 2500
+    fitted = await slack.fit(Reply(text="Here is your preview.", choices=[Choice(label="Send", action="checkin:send", value=long_value)]))
+    [sent] = fitted.choices
+    assert len(sent.value) <= blocks.BUTTON_VALUE and flows.count("slack-value") == 1
+    assert await slack.unfit(sent.value) == long_value
+    form = Form(id="concern:named", title="Raise a concern", fields=[FormField(name="what", label="What happened?")])
+    token = await slack.hold_form(form)
+    assert await slack.held_form(token) == form
+    slack.flows = MemoryFlowState(clock)  # a restart
+    assert await slack.unfit(sent.value) is None
+    assert await slack.held_form(token) is None

@@ -389,8 +389,8 @@ async def test_a_supervisor_sees_open_concerns_on_the_home_tab(bot: Bot, slack_a
 
 
 async def test_a_long_note_in_any_script_survives_the_preview_buttons(bot: Bot, slack_api: FakeSlack):
-    # 500 Cyrillic letters: the preview's Send button carries far more than
-    # Slack's 2,000-character button value once encoded.
+    # 500 Cyrillic letters, the longest note: the preview's buttons carry
+    # them and must still fit Slack's 2,000-character button value.
     note = "д" * 500
     await join(bot, slack_api, "U1")
     await bot.command("/checkin", user="U1")

@@ -149,6 +149,7 @@ class SlackPlatform:
 
     async def start(self, runtime: Any) -> None:
         self.listeners.runtime = runtime
+        self.slack.flows = runtime.engine.flows
         self.client.session = open_session()
         self.repeats = Repeats(lambda ids: runtime.store.slack_events.claim_many(ids, runtime.engine.now()))
         runtime.courier.register(self.slack)

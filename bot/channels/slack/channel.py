@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-import secrets
-import time
-from collections import OrderedDict
-from typing import Any, AsyncIterator, Generic, TypeVar
+from typing import Any, AsyncIterator
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -25,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.base import Address, DeliveryError, Unreachable
 from bot.channels.slack import blocks
 from bot.channels.slack.pacing import Pacer
+from bot.flow_state import FlowState, MemoryFlowState
 from bot.model import Form, Image, Reply
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,17 @@ log = logging.getLogger(__name__)
 QUIET = logging.getLogger("bot.channels.slack.library")
 QUIET.setLevel(logging.ERROR)
 
-T = TypeVar("T")
 NAME = "slack"
-# A button value kept on the shelf: the prefix and its token travel instead.
+# A button value too long for Slack waits in the flow state: the prefix and its token travel instead.
 SHELVED = "peerbot.shelved:"
+# Kinds of flow state this channel keeps: a form behind an "Open" button (a
+# modal can only open in answer to a click, so a form that arrives in a plain
+# message waits until its button is pressed), and a button value longer than
+# Slack takes (2,000 characters: a check-in preview's answers in a non-Latin
+# script, say), rather than cut short.
+HELD_FORM = "slack-form"
+LONG_VALUE = "slack-value"
+HELD_FOR = dt.timedelta(hours=24)
 METADATA_TYPE = "peerbot_post"
 # Slack errors that no retry will fix: someone needs to act (invite the bot, ...).
 FINAL_ERRORS = frozenset(
@@ -47,36 +53,6 @@ FINAL_ERRORS = frozenset(
         "invalid_blocks", "no_text", "too_many_attachments",
     }
 )
-
-
-class Shelf(Generic[T]):
-    """Things waiting behind a button, in memory only, under a random token.
-
-    A modal can only be opened in answer to a click, so a form that arrives
-    in a plain message waits here (it may carry a one-time token) until its
-    button is pressed. A button value longer than Slack takes (2,000
-    characters: a check-in preview's answers in a non-Latin script, say)
-    waits here too, rather than being cut short."""
-
-    def __init__(self, ttl: float = 24 * 3600, size: int = 5000):
-        self.ttl = ttl
-        self.size = size
-        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
-
-    def put(self, item: T) -> str:
-        token = secrets.token_urlsafe(12)
-        self._items[token] = (time.monotonic() + self.ttl, item)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return token
-
-    def get(self, token: str) -> T | None:
-        found = self._items.get(token)
-        if found is None or found[0] < time.monotonic():
-            self._items.pop(token, None)
-            return None
-        return found[1]
-
 
 
 @contextlib.asynccontextmanager
@@ -108,8 +84,10 @@ class SlackChannel:
         # Logical channel names ("supervisors", ...) to Slack channel ids.
         self.channel_ids = dict(channel_ids)
         self.pacer = Pacer(pace_seconds)
-        self.shelf: Shelf[Form] = Shelf()
-        self.long_values: Shelf[str] = Shelf()
+        # A form waiting behind an "Open" button, and a button value longer
+        # than Slack takes, wait in the flow state (bot/flow_state.py); the
+        # platform gives this channel the engine's when it starts.
+        self.flows: FlowState = MemoryFlowState()
         self._dm_ids: dict[str, str] = {}
 
     def reaches(self, channel_name: str) -> bool:
@@ -117,31 +95,45 @@ class SlackChannel:
 
     # -- replies as Block Kit ----------------------------------------------------
 
-    def fit(self, reply: Reply) -> Reply:
-        """Button values too long for Slack go on the shelf; their token rides instead."""
+    async def fit(self, reply: Reply) -> Reply:
+        """Button values too long for Slack wait in the flow state; their token rides instead."""
         if all(len(c.value) <= blocks.BUTTON_VALUE for c in reply.choices):
             return reply
-        choices = [
-            c if len(c.value) <= blocks.BUTTON_VALUE else c.model_copy(update={"value": SHELVED + self.long_values.put(c.value)})
-            for c in reply.choices
-        ]
+        choices = []
+        for c in reply.choices:
+            if len(c.value) > blocks.BUTTON_VALUE:
+                token = await self.flows.put(LONG_VALUE, {"value": c.value}, lifetime=HELD_FOR)
+                c = c.model_copy(update={"value": SHELVED + token})
+            choices.append(c)
         return reply.model_copy(update={"choices": choices})
 
-    def unfit(self, value: str) -> str | None:
-        """A pressed button's value as the engine gave it; None if its shelf entry is gone."""
-        return self.long_values.get(value[len(SHELVED):]) if value.startswith(SHELVED) else value
+    async def unfit(self, value: str) -> str | None:
+        """A pressed button's value as the engine gave it; None if it waited and is gone."""
+        if not value.startswith(SHELVED):
+            return value
+        held = await self.flows.get(LONG_VALUE, value[len(SHELVED):])
+        return str(held["value"]) if held else None
 
-    def message(self, reply: Reply) -> dict[str, Any]:
-        """A reply as a Slack message body; a form waits on the shelf behind an "Open" button."""
-        token = self.shelf.put(reply.form) if reply.form else None
-        return blocks.message(self.fit(reply), form_token=token)
+    async def hold_form(self, form: Form) -> str:
+        """Keep a form until its "Open" button is pressed; the token the button carries."""
+        return await self.flows.put(HELD_FORM, form.model_dump(mode="json"), lifetime=HELD_FOR)
 
-    def closing_view(self, title: str, replies: list[Reply]) -> dict[str, Any]:
-        return blocks.closing_view(title, [self.fit(r) for r in replies])
+    async def held_form(self, token: str) -> Form | None:
+        """The form behind an "Open" button; None when it is gone (expired, or a restart)."""
+        held = await self.flows.get(HELD_FORM, token) if token else None
+        return Form.model_validate(held) if held is not None else None
 
-    def home_view(self, sections: list[Reply]) -> dict[str, Any]:
-        tokens = {n: self.shelf.put(s.form) for n, s in enumerate(sections) if s.form is not None}
-        return blocks.home_view([self.fit(s) for s in sections], form_tokens=tokens)
+    async def message(self, reply: Reply) -> dict[str, Any]:
+        """A reply as a Slack message body; a form waits behind an "Open" button."""
+        token = await self.hold_form(reply.form) if reply.form else None
+        return blocks.message(await self.fit(reply), form_token=token)
+
+    async def closing_view(self, title: str, replies: list[Reply]) -> dict[str, Any]:
+        return blocks.closing_view(title, [await self.fit(r) for r in replies])
+
+    async def home_view(self, sections: list[Reply]) -> dict[str, Any]:
+        tokens = {n: await self.hold_form(s.form) for n, s in enumerate(sections) if s.form is not None}
+        return blocks.home_view([await self.fit(s) for s in sections], form_tokens=tokens)
 
     # -- where things go -----------------------------------------------------
 
@@ -173,7 +165,7 @@ class SlackChannel:
         channel_id, ts = split_ref(ref)
         await self.pacer.wait(channel_id)
         async with calling("chat.update"):
-            await self.client.chat_update(channel=channel_id, ts=ts, **self.message(reply))
+            await self.client.chat_update(channel=channel_id, ts=ts, **(await self.message(reply)))
 
     async def find_posted(self, address: Address, key: str) -> str | None:
         """Look for the keyed post among the channel's recent messages (the key
@@ -199,7 +191,7 @@ class SlackChannel:
         ts = ""
         if reply.text or reply.choices or reply.form:
             async with calling("chat.postMessage"):
-                response = await self.client.chat_postMessage(channel=channel_id, **self.message(reply), **extra)
+                response = await self.client.chat_postMessage(channel=channel_id, **(await self.message(reply)), **extra)
             ts = response["ts"]
         if reply.image is not None:
             file_ts = await self.upload(channel_id, reply.image, thread_ts=thread_ts)
@@ -229,7 +221,7 @@ class SlackChannel:
         reply = await self._image_to_dm(user_id, reply)
         extra = {"thread_ts": thread_ts} if thread_ts else {}
         async with calling("chat.postEphemeral"):
-            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, **self.message(reply), **extra)
+            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, **(await self.message(reply)), **extra)
 
     async def _image_to_dm(self, user_id: str, reply: Reply) -> Reply:
         if reply.image is None:
@@ -241,4 +233,4 @@ class SlackChannel:
     async def ephemeral_payload(self, user_id: str, reply: Reply) -> dict[str, Any]:
         """A response_url body for a reply only the person sees."""
         reply = await self._image_to_dm(user_id, reply)
-        return {"response_type": "ephemeral", "replace_original": False, **self.message(reply)}
+        return {"response_type": "ephemeral", "replace_original": False, **(await self.message(reply))}

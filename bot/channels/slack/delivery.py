@@ -127,7 +127,7 @@ class MessageButton(Conversation):
     async def show(self, reply: Reply) -> None:
         if reply.key:
             async with calling("chat.update"):
-                await self.slack.client.chat_update(channel=self.channel_id, ts=self.message_ts, **self.slack.message(reply))
+                await self.slack.client.chat_update(channel=self.channel_id, ts=self.message_ts, **(await self.slack.message(reply)))
         elif reply.private and not self.channel_id.startswith("D") and self.private is not None:
             await self.private.show(reply)
         else:
@@ -155,7 +155,7 @@ class Modal(Surface):
     async def finish(self) -> None:
         if self.replies and self.view_id:
             async with calling("views.update"):
-                await self.slack.client.views_update(view_id=self.view_id, view=self.slack.closing_view(self.title, self.replies))
+                await self.slack.client.views_update(view_id=self.view_id, view=await self.slack.closing_view(self.title, self.replies))
 
 
 class Home(Surface):

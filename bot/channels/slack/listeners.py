@@ -150,7 +150,7 @@ class Listeners:
         sections = await self.rt.engine.home(msg)
         try:
             async with calling("views.publish"):
-                await self.slack.client.views_publish(user_id=user_id, view=self.slack.home_view(sections))
+                await self.slack.client.views_publish(user_id=user_id, view=await self.slack.home_view(sections))
         except DeliveryError as exc:
             log.warning("the App Home tab could not be drawn: %s", exc)
 
@@ -177,11 +177,11 @@ class Listeners:
         user_id = body["user"]["id"]
         surface = self._surface_for(body)
         if blocks.action_of(pressed.get("action_id") or "") == blocks.OPEN_FORM:
-            form = self.slack.shelf.get(str(pressed.get("value") or ""))
+            form = await self.slack.held_form(str(pressed.get("value") or ""))
             replies = [Reply(form=form)] if form is not None else [Reply(text=FORM_GONE)]
             await deliver(replies, surface, self.rt.courier)
             return
-        value = self.slack.unfit(str(pressed.get("value") or ""))
+        value = await self.slack.unfit(str(pressed.get("value") or ""))
         if value is None:
             await deliver([Reply(text=BUTTON_GONE)], surface, self.rt.courier)
             return
@@ -223,7 +223,7 @@ class Listeners:
         work = asyncio.ensure_future(self.rt.engine.handle(msg, shows_forms=True))
         done, _ = await asyncio.wait({work}, timeout=SUBMIT_WAIT)
         if not done:
-            await ack(response_action="update", view=self.slack.closing_view(title, [Reply(text="One moment…")]))
+            await ack(response_action="update", view=await self.slack.closing_view(title, [Reply(text="One moment…")]))
             self._keep(asyncio.ensure_future(self._finish_late(work, (view.get("id") or ""), title, msg.conversation)))
             return
         outcome = await self._outcome(work.result(), title, msg.conversation)
@@ -252,7 +252,7 @@ class Listeners:
             return {"response_action": "update", "view": blocks.form_view(form, conversation=conversation)}
         if not here:
             return None
-        return {"response_action": "update", "view": self.slack.closing_view(title, here)}
+        return {"response_action": "update", "view": await self.slack.closing_view(title, here)}
 
     async def _finish_late(self, work: asyncio.Future, view_id: str, title: str, conversation: str) -> None:
         outcome = await self._outcome(await work, title, conversation)

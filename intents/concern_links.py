@@ -27,9 +27,9 @@ import hmac
 import json
 import secrets
 from collections import deque
+from typing import Any
 
 
-from bot.business_days import business_deadline  # noqa: F401  (re-exported for the concern flow)
 from bot.config import Settings
 
 # The secret part of a receipt: six letters and digits from the reference
@@ -123,3 +123,24 @@ class FloodGate:
 
     def record(self, person: str, now: dt.datetime) -> None:
         self._sent.setdefault(person, deque()).append(now)
+
+
+class Keys:
+    """The concern key's ``Links`` and the flood gate, made once from the
+    settings the first time a concern needs them; shared by the person's
+    side and the supervisors' desk."""
+
+    def __init__(self) -> None:
+        self._links: Links | None = None
+        self._gate: FloodGate | None = None
+
+    def links(self, ctx: Any) -> Links:
+        if self._links is None:
+            self._links = Links(ctx.settings)
+            self._gate = FloodGate(ctx.settings.concern_daily_limit)
+        return self._links
+
+    def gate(self, ctx: Any) -> FloodGate:
+        self.links(ctx)
+        assert self._gate is not None
+        return self._gate

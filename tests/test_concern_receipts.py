@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 from bot.config import Settings
 from bot.model import Action, Inbound
 from bot.runtime import Runtime
-from intents.concern import NOT_FOUND, TRY_LATER
+from intents.concern_desk import NOT_FOUND, TRY_LATER
 from tests.conftest import Chat, Clock, make_settings
 from tests.test_concerns import raise_concern, ref_of
 

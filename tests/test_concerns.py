@@ -15,7 +15,7 @@ from bot.channels.base import Address
 from bot.config import ConfigError, Settings, load_settings
 from bot.model import Action, Inbound, Submission
 from bot.runtime import Runtime, build_runtime
-from intents.concern_links import business_deadline
+from bot.business_days import business_deadline
 from tests.conftest import Chat, Clock, feed, make_settings
 from tests.test_courier import FlakyPlatform
 

@@ -24,7 +24,7 @@ def teams() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("peerbot-teams.zip"), show_default=True, help="Where to write the zip.")
 @click.option("--app-id", default=None, help="The bot's Microsoft app id (default PEERBOT_TEAMS_APP_ID).")
 @click.option("--version", "app_version", default="1.0.0", show_default=True, help="The app's version; raise it for every new upload.")
-@click.option("--website", default=None, help="Your organisation's page about peerbot (https); /privacy and /terms are added for those pages.")
+@click.option("--website", default=None, help="Your organization's page about peerbot (https); /privacy and /terms are added for those pages.")
 def package(out: Path, app_id: str | None, app_version: str, website: str | None) -> None:
     """Write the Teams app package (manifest and icons) to upload in Teams."""
     from bot.channels.teams.manifest import PLACEHOLDER_WEBSITE, PackageError, write_package
@@ -35,7 +35,7 @@ def package(out: Path, app_id: str | None, app_version: str, website: str | None
     except PackageError as exc:
         click.echo(f"peerbot: {exc}", err=True)
         sys.exit(2)
-    click.echo(f"Wrote {out}. Upload it in Teams (Apps > Manage your apps > Upload an app) or the Teams admin centre.")
+    click.echo(f"Wrote {out}. Upload it in Teams (Apps > Manage your apps > Upload an app) or the Teams admin center.")
     if not website:
         click.echo(f"(The privacy and terms links point to {PLACEHOLDER_WEBSITE}; --website sets your own.)")
 

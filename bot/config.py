@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     supervisors: CommaList = Field(frozenset(), description="comma-separated user ids with the supervisor role")
     admins: CommaList = Field(frozenset(), description="comma-separated user ids with the admin role")
     supervisor_channel: str = Field("supervisors", min_length=1, description="name of the peer-supervisor channel")
-    kb_dir: Path | None = Field(None, description="an organisation's own knowledge entries (a directory)")
+    kb_dir: Path | None = Field(None, description="an organization's own knowledge entries (a directory)")
     timezone: str = Field("America/New_York", description="IANA time zone for new teams (each person can set their own)")
     checkin_self_join: str = Field("request", pattern="^(request|off)$",
                                    description="'/checkin join TEAM': 'request' asks the admins to approve, 'off' leaves the roster to admins")

@@ -1,6 +1,6 @@
 """The Teams app package: deploy/teams/manifest.json filled in, zipped with
 its two icons, ready to upload in Teams (Apps > Manage your apps > Upload)
-or the Teams admin centre. Needs no botbuilder."""
+or the Teams admin center. Needs no botbuilder."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ DRAIN_SECONDS = 5.0
 UNREACHABLE_HELP = (
     "I couldn't reach {who} on Microsoft Teams, so a message for them is waiting undelivered ({why}). "
     "This usually means the peerbot app isn't installed for them, or was removed. Installing the app for them "
-    "fixes it: for everyone at once, an app setup policy in the Teams admin centre can install peerbot "
+    "fixes it: for everyone at once, an app setup policy in the Teams admin center can install peerbot "
     "for a group of people. Once it's installed I'll be able to reach them again."
 )
 
@@ -231,7 +231,7 @@ class TeamsPlatform:
             # Entities that aren't objects (or have no type) are dropped: a bad one costs nothing.
             body["entities"] = [e for e in entities if isinstance(e, dict) and isinstance(e.get("type"), str)] if isinstance(entities, list) else None
         if not self._our_tenant(body):
-            return _problem(403, "this bot serves another organisation")
+            return _problem(403, "this bot serves another organization")
         try:
             activity = Activity().deserialize(body)
         except Exception:

@@ -136,9 +136,18 @@ def serve(host: str | None, port: int | None, socket_mode: bool) -> None:
     """Run the server: health check now; Slack and Teams endpoints as they are set up."""
     from aiohttp import web
 
+    from bot.one_server import AlreadyServing, hold
     from bot.server import create_app
 
     settings = load_settings_or_exit(**({"slack_socket_mode": True} if socket_mode else {}))
+    try:
+        lock = hold(settings.db)  # noqa: F841  (held until the process ends)
+    except AlreadyServing as exc:
+        click.echo(f"peerbot: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"peerbot: can't take the server lock beside {settings.db} ({exc.strerror or exc})", err=True)
+        sys.exit(2)
     web.run_app(
         create_app(settings),
         host=host or settings.host,

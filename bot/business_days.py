@@ -23,6 +23,31 @@ class HolidayError(ValueError):
     """A holiday calendar name peerbot can't use; the message is for people."""
 
 
+def check_calendar_name(name: str) -> None:
+    """Raise ``HolidayError`` if ``name`` isn't a calendar peerbot can use.
+
+    Checked at every start, so it is kept cheap: a country is looked up in
+    the library's registry, without building its calendar (which imports
+    all 250 countries' rules, a tenth of a second); only a subdivision
+    ("US-CA"), which the country's own rules define, builds it now."""
+    cleaned = name.strip()
+    if cleaned.lower() == NO_HOLIDAYS or not cleaned:
+        return
+    _known_country(cleaned)
+    if "-" in cleaned:
+        holiday_calendar(cleaned)
+
+
+def _known_country(cleaned: str) -> str:
+    from holidays.registry import COUNTRIES
+
+    country = cleaned.partition("-")[0].upper()
+    # Each entry is (class name, alpha-2, alpha-3, other codes...).
+    if country not in {code for names in COUNTRIES.values() for code in names[1:] if code.isupper()}:
+        raise HolidayError(f"must be a country code the holidays library knows (US, CA, GB, ...) or 'none', not {cleaned[:20]!r}")
+    return country
+
+
 @lru_cache(maxsize=16)
 def holiday_calendar(name: str) -> holiday_data.HolidayBase | None:
     """The calendar called ``name`` ("US", "US-CA", "GB-SCT", "none")."""
@@ -30,9 +55,7 @@ def holiday_calendar(name: str) -> holiday_data.HolidayBase | None:
     if cleaned.lower() == NO_HOLIDAYS or not cleaned:
         return None
     country, _, subdivision = cleaned.partition("-")
-    country = country.upper()
-    if country not in holiday_data.list_supported_countries():
-        raise HolidayError(f"must be a country code the holidays library knows (US, CA, GB, ...) or 'none', not {cleaned[:20]!r}")
+    country = _known_country(cleaned)
     try:
         return holiday_data.country_holidays(country, subdiv=subdivision.upper() or None)
     except (NotImplementedError, KeyError, ValueError):

@@ -101,10 +101,10 @@ class Settings(BaseSettings):
     @field_validator("holidays")
     @classmethod
     def _holidays_are_known(cls, value: str) -> str:
-        from bot.business_days import HolidayError, holiday_calendar
+        from bot.business_days import HolidayError, check_calendar_name
 
         try:
-            holiday_calendar(value)
+            check_calendar_name(value)
         except HolidayError as exc:
             raise ValueError(str(exc)) from None
         return value.strip()

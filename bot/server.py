@@ -27,6 +27,8 @@ from bot.runtime import Runtime, build_runtime
 log = logging.getLogger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# How long after the server starts the work it can do without (_after_ready) begins.
+AFTER_READY_SECONDS = 2.0
 
 
 class Platform(Protocol):
@@ -68,6 +70,17 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def _after_ready(settings: Settings) -> None:
+    """Work the first answers don't need, done once the server is up, off the
+    event loop: the holiday calendar (a tenth of a second of imports), so the
+    first concern's escalation deadline doesn't wait for it."""
+    from bot.business_days import HolidayError, holiday_calendar
+
+    await asyncio.sleep(AFTER_READY_SECONDS)
+    with contextlib.suppress(HolidayError):
+        await asyncio.to_thread(holiday_calendar, settings.holidays)
+
+
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_background: bool = True) -> web.Application:
     """Build the application; the store opens when it starts and closes when it stops.
 
@@ -88,7 +101,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_backgr
         await rt.engine.warm_up()
         if run_background and rt.schedule is not None:
             rt.schedule.resume()
-        tasks = [asyncio.create_task(rt.courier.run(), name="courier")] if run_background else []
+        tasks = [
+            asyncio.create_task(rt.courier.run(), name="courier"),
+            asyncio.create_task(_after_ready(settings), name="after-ready"),
+        ] if run_background else []
         log.info("peerbot %s serving; store at %s", __version__, settings.db)
         warning = missing_backup_channel(settings)
         if warning:

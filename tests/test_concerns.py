@@ -309,7 +309,12 @@ def test_a_public_holiday_is_not_a_business_day():
     assert business_deadline(wednesday, 24, "America/Los_Angeles", holidays="US-CA") == dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.timezone.utc)
 
 
-@pytest.mark.parametrize("value, says", [("XX", "country code"), ("US-ZZ", "subdivision")])
+@pytest.mark.parametrize("value", ["US", "usa", "GB", "US-CA", "gb-sct", "none"])
+def test_every_calendar_the_library_knows_is_taken_at_start(tmp_path: Path, value: str):
+    assert make_settings(tmp_path, holidays=value).holidays == value
+
+
+@pytest.mark.parametrize("value, says", [("XX", "country code"), ("US-ZZ", "subdivision"), ("korea", "country code"), ("../US", "country code")])
 def test_an_unknown_holiday_calendar_is_refused_at_start_with_one_line(tmp_path: Path, value: str, says: str):
     from bot.config import ConfigError
 

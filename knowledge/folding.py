@@ -34,9 +34,8 @@ def _synonym_rules() -> tuple[re.Pattern[str], dict[str, str]]:
     return pattern, mapping
 
 
-# The same phrasing is folded by the keyword index, the verdict model and
-# the distress model when they are fitted: remember recent results.
-@lru_cache(maxsize=16384)
+# Not memoised: questions and check-in notes are folded too, and what people
+# write is not kept in memory any longer than answering takes.
 def fold(text: str) -> str:
     """Lower-case, straighten quotes, and read synonyms as their canonical word."""
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'")

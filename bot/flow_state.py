@@ -15,9 +15,10 @@ is the backend for one process; nothing it holds reaches the database,
 which is the promise the README makes about drafts and half-filled
 check-ins (a restart clears them).
 
-Every value has a lifetime, and each kind keeps at most ``keep`` values
-(the oldest go first), so a flood of abandoned drafts can't grow memory
-without end.
+Every value has a lifetime, after which it is erased (at the next write
+of its kind, or when it is asked for), and each kind keeps at most
+``keep`` values (the oldest go first), so a flood of abandoned drafts
+can't grow memory without end.
 """
 
 from __future__ import annotations
@@ -59,10 +60,15 @@ class MemoryFlowState:
     async def put(self, kind: str, value: Value, *, lifetime: dt.timedelta, token: str | None = None,
                   keep: int = 5000) -> str:
         held = self._kinds.setdefault(kind, OrderedDict())
+        now = self.now()
+        # Oldest writes first: what has outlived its lifetime is erased, not
+        # only hidden (a kind's values share one lifetime, so this finds them).
+        while held and next(iter(held.values()))[0] <= now:
+            held.popitem(last=False)
         token = token or new_token()
         held.pop(token, None)
         # Kept as JSON: what a shared backend could hold, and never the caller's own object.
-        held[token] = (self.now() + lifetime, json.dumps(value, allow_nan=False))
+        held[token] = (now + lifetime, json.dumps(value, allow_nan=False))
         while len(held) > keep:
             held.popitem(last=False)
         return token

@@ -14,11 +14,9 @@ instead of the nearest scope entry.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -26,7 +24,8 @@ import Stemmer
 from rapidfuzz import fuzz, process
 
 from knowledge.folding import fold, fold_signature
-from knowledge.cache import package_version
+from knowledge import keyword_index
+from knowledge.cache import code_signature, package_version
 from knowledge.keyword_index import KeywordIndex
 from knowledge.model_cache import cached_arrays, content_key
 from knowledge.schema import Entry, OffTopic
@@ -67,7 +66,8 @@ class Ranked:
 
 @lru_cache(maxsize=1)
 def _rules_signature() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    """This module's rules (stop words, tokens) and the index's own code."""
+    return code_signature(__file__, keyword_index.__file__)
 
 
 class Vocabulary:

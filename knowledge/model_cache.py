@@ -24,12 +24,14 @@ import hashlib
 import io
 import json
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-from knowledge.cache import cache_dir, package_version, write_whole
+from knowledge import text_model
+from knowledge.cache import cache_dir, code_signature, package_version, read_trusted, write_whole
 from knowledge.folding import fold, fold_signature
 from knowledge.text_model import LinearTextModel
 
@@ -43,6 +45,12 @@ FORMAT = 2
 KEEP = 8
 
 
+@lru_cache(maxsize=1)
+def _analyzers() -> str:
+    """The code that cuts n-grams and scores (text_model.py): a change there fits again."""
+    return code_signature(text_model.__file__)
+
+
 def content_key(name: str, *parts: object) -> str:
     """A short digest of a model's name, this format and everything it is made from."""
     digest = hashlib.sha256()
@@ -54,11 +62,12 @@ def content_key(name: str, *parts: object) -> str:
 
 
 def _load(path: Path) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            return {name: arrays[name] for name in arrays.files}
-    except FileNotFoundError:
+    data = read_trusted(path)
+    if data is None:
         return None
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
     except Exception as exc:  # anything unreadable is refitted, never a traceback
         log.warning("fitted model %s could not be read (%s); fitting it again", path.name, exc.__class__.__name__)
         return None
@@ -94,7 +103,8 @@ def fitted_model(name: str, texts: Sequence[str], labels: Sequence[str], *, C: f
     """The model fitted on these texts (folded first): loaded from the cache,
     or fitted and cached. The key is made of the texts as written and the
     folding rules, so a process that finds its model folds nothing."""
-    key = content_key(name, [C, class_weight, package_version("scikit-learn"), fold_signature()], list(texts), list(labels))
+    key = content_key(name, [C, class_weight, package_version("scikit-learn"), fold_signature(), _analyzers()],
+                      list(texts), list(labels))
 
     def fit() -> dict[str, np.ndarray]:
         return LinearTextModel.fit([fold(t) for t in texts], labels, C=C, class_weight=class_weight).arrays()

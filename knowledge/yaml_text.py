@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from knowledge.cache import cache_dir, write_whole
+from knowledge.cache import cache_dir, read_trusted, write_whole
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,14 @@ def _read_kept(digest: str) -> str | None:
     path = _path(digest)
     if path is None:
         return None
+    data = read_trusted(path)
+    if data is None:
+        return None
     try:
-        kept = path.read_text(encoding="utf-8")
+        kept = data.decode("utf-8")
         json.loads(kept, object_hook=_dated)  # a damaged file is parsed again and replaced
         return kept
-    except (OSError, ValueError):
+    except ValueError:
         return None
 
 

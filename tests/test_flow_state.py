@@ -56,6 +56,14 @@ async def test_a_value_ends_with_its_lifetime(clock: Clock):
     assert flows.count("draft") == 0
 
 
+async def test_what_outlived_its_lifetime_is_erased_not_only_hidden(clock: Clock):
+    flows = MemoryFlowState(clock)
+    await flows.put("private-form", {"answers": {"mood": "rough week"}}, lifetime=HOUR)
+    clock.advance(days=60)
+    await flows.put("private-form", {"answers": {}}, lifetime=HOUR)  # any later write of the kind
+    assert flows.count("private-form") == 1
+
+
 async def test_drop_forgets_and_returns_it(clock: Clock):
     flows = MemoryFlowState(clock)
     token = await flows.put("draft", {"text": "x"}, lifetime=HOUR)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientTimeout, web
 
 from bot.channels.teams.platform import TEAMS
 from bot.channels.teams.tokens import SigningKeys
@@ -164,3 +164,110 @@ async def test_a_channel_seen_again_unchanged_is_not_rewritten(teams: Teams, clo
     assert await store.teams.remember_channel("19:c1@thread.tacv2", "Peer team", "Renamed", "t", reference, clock())
     [channel] = await store.teams.channels()
     assert (channel.team, channel.name) == ("Peer team", "Renamed")
+
+
+class ScriptedConnector:
+    """A connector that answers each call from a script: a status, or "slow" (answers after the client gave up)."""
+
+    def __init__(self, script: list) -> None:
+        self.script = list(script)
+        self.calls: list[tuple[str, str]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/v3/conversations/{conversation}/activities{rest:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.calls.append((request.method, request.headers.get("Authorization", "")))
+        step = self.script.pop(0) if self.script else 201
+        if step == "slow":
+            await asyncio.sleep(1.0)
+            step = 201
+        if step == 429:
+            return web.json_response({}, status=429, headers={"Retry-After": "0"})
+        return web.json_response({"id": f"act-{len(self.calls)}"}, status=step)
+
+
+async def scripted(aiohttp_server, script: list, *, app_id: str = "", login_url: str | None = None, timeout: float = 5.0):
+    from bot.channels.teams.connector import Connectors, DEFAULT_AUDIENCE
+
+    fake = ScriptedConnector(script)
+    server = await aiohttp_server(fake.app())
+    connectors = Connectors(app_id, "secret" if app_id else "", token_url=login_url, send_timeout=ClientTimeout(total=timeout))
+    await connectors.start()
+    connector = connectors.connector(str(server.make_url("/")), app_id, DEFAULT_AUDIENCE)
+    return fake, connectors, connector
+
+
+@pytest.mark.parametrize("failure", [502, 500, "slow"])
+async def test_a_message_that_may_have_landed_is_never_sent_twice_by_the_connector(aiohttp_server, monkeypatch, failure):
+    """A POST that timed out or got a server error may already be in the person's chat: it goes back
+    to the courier as a failure, and is not posted again and again here."""
+    from botbuilder.schema import Activity
+
+    from bot.channels.teams import connector as module
+
+    monkeypatch.setattr(module, "BACKOFF", 0.01)
+    fake, connectors, connector = await scripted(aiohttp_server, [failure, 201, 201], timeout=0.3)
+    try:
+        with pytest.raises(module.ConnectorError):
+            await connector.conversations.send_to_conversation("a:chat-ada", Activity(type="message", text="hi"))
+        assert [method for method, _ in fake.calls] == ["POST"]
+    finally:
+        await connectors.close()
+
+
+async def test_a_throttled_message_is_sent_again_and_an_update_is_repeated_after_a_server_error(aiohttp_server, monkeypatch):
+    from botbuilder.schema import Activity
+
+    from bot.channels.teams import connector as module
+
+    monkeypatch.setattr(module, "BACKOFF", 0.01)
+    fake, connectors, connector = await scripted(aiohttp_server, [429, 201, 502, 200])
+    try:
+        sent = await connector.conversations.send_to_conversation("a:chat-ada", Activity(type="message", text="hi"))
+        assert sent.id == "act-2"
+        await connector.conversations.update_activity("a:chat-ada", "act-2", Activity(type="message", text="hi again"))
+        assert [method for method, _ in fake.calls] == ["POST", "POST", "PUT", "PUT"]
+    finally:
+        await connectors.close()
+
+
+async def test_a_token_the_connector_no_longer_takes_is_fetched_again_and_the_message_goes(aiohttp_server, login: FakeLogin):
+    from botbuilder.schema import Activity
+
+    fake, connectors, connector = await scripted(aiohttp_server, [401, 201], app_id=APP_ID, login_url=login.url)
+    try:
+        sent = await connector.conversations.send_to_conversation("a:chat-ada", Activity(type="message", text="hi"))
+        assert sent.id == "act-2"
+        assert [auth for _, auth in fake.calls] == ["Bearer bot-token-1", "Bearer bot-token-2"]
+    finally:
+        await connectors.close()
+
+
+def test_a_second_refusal_of_the_token_is_tried_again_later_never_called_unreachable():
+    from bot.channels.base import Unreachable
+    from bot.channels.teams.channel import describe_failure
+    from bot.channels.teams.connector import ConnectorError
+
+    failure = describe_failure(ConnectorError("the connector answered 401", 401))
+    assert failure.retry and not isinstance(failure, Unreachable)
+
+
+async def test_a_failed_early_refresh_keeps_using_the_token_in_hand(aiohttp_server, login: FakeLogin):
+    """Five minutes before a token expires it is fetched again; if that fails, the one in hand still works."""
+    from botbuilder.schema import Activity
+
+    fake, connectors, connector = await scripted(aiohttp_server, [201, 201], app_id=APP_ID, login_url=login.url)
+    now = [1000.0]
+    connectors.clock = lambda: now[0]
+    try:
+        await connector.conversations.send_to_conversation("a:chat-ada", Activity(type="message", text="hi"))
+        now[0] += 3600 - 120  # inside the refresh margin, not yet expired
+        connectors.token_url = "http://127.0.0.1:9/nobody-listens"
+        await connector.conversations.send_to_conversation("a:chat-ada", Activity(type="message", text="again"))
+        assert [auth for _, auth in fake.calls] == ["Bearer bot-token-1", "Bearer bot-token-1"]
+    finally:
+        await connectors.close()

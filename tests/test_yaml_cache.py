@@ -82,3 +82,23 @@ def test_a_yaml_error_still_reaches_the_caller(parses: list[str]):
 
     with pytest.raises(yaml.YAMLError):
         yaml_text.load_yaml("key: [unclosed\n")
+
+
+@pytest.mark.parametrize("loosen", ["folder", "file"])
+def test_a_cache_others_could_have_written_is_never_read(parses: list[str], tmp_path: Path, loosen: str,
+                                                          caplog: pytest.LogCaptureFixture):
+    """What is read back decides what the bot says (the crisis lines among it):
+    a cache file someone else could have written is ignored, and the YAML itself is read."""
+    import logging
+    import os
+
+    text = "crisis:\n  - name: 988 Suicide & Crisis Lifeline\n"
+    yaml_text.load_yaml(text)
+    [path] = (tmp_path / "cache").glob("yaml-*.json")
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    path.write_text('{"crisis": [{"name": "555-0100 a number someone slipped in"}]}')
+    os.chmod(path.parent if loosen == "folder" else path, 0o777 if loosen == "folder" else 0o666)
+    yaml_text.forget()
+    with caplog.at_level(logging.WARNING, logger="knowledge.cache"):
+        assert yaml_text.load_yaml(text) == {"crisis": [{"name": "988 Suicide & Crisis Lifeline"}]}
+    assert "isn't private" in caplog.text

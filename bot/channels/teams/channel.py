@@ -44,6 +44,10 @@ def describe_failure(exc: Exception) -> DeliveryError:
     status = exc.status if isinstance(exc, ConnectorError) else None
     if status in GONE:
         return Unreachable(f"Teams answered {status}: the app isn't installed for them any more, or they have left")
+    if status == 401:
+        # Refused twice, a fresh token the second time: the identity platform
+        # or the connector is having a moment; not the person's doing.
+        return DeliveryError("Teams didn't take the bot's token (401); trying again later")
     if status is not None and 400 <= status < 500 and status not in (408, 429):
         return DeliveryError(f"Teams refused the message ({status})", retry=False)
     if isinstance(exc, (ConnectorError, OSError)):

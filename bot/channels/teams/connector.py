@@ -98,14 +98,20 @@ class BotToken:
         now = self.connectors.clock()
         if self._token and now < self._expires - TOKEN_MARGIN:
             return self._token
-        if self._fetching is None:
-            if self._failed_at is not None and now - self._failed_at < TOKEN_RETRY:
-                raise TokenUnavailable("the bot's token couldn't be fetched a moment ago; not trying again yet")
-            self._fetching = asyncio.get_running_loop().create_task(self._fetch(), name="teams-bot-token")
-            # Every waiter may have been cancelled: the failure is logged in _fetch, not left unretrieved.
-            self._fetching.add_done_callback(lambda task: task.cancelled() or task.exception())
-        # Shielded: a cancelled send doesn't cancel the fetch others are waiting on.
-        return await asyncio.shield(self._fetching)
+        try:
+            if self._fetching is None:
+                if self._failed_at is not None and now - self._failed_at < TOKEN_RETRY:
+                    raise TokenUnavailable("the bot's token couldn't be fetched a moment ago; not trying again yet")
+                self._fetching = asyncio.get_running_loop().create_task(self._fetch(), name="teams-bot-token")
+                # Every waiter may have been cancelled: the failure is logged in _fetch, not left unretrieved.
+                self._fetching.add_done_callback(lambda task: task.cancelled() or task.exception())
+            # Shielded: a cancelled send doesn't cancel the fetch others are waiting on.
+            return await asyncio.shield(self._fetching)
+        except TokenUnavailable:
+            # An early refresh failed: the token in hand is still good until it expires.
+            if self._token and self.connectors.clock() < self._expires:
+                return self._token
+            raise
 
     def forget(self) -> None:
         self._token, self._expires = None, 0.0
@@ -172,9 +178,18 @@ class Connector:
         return url + "/" + quote(activity_id, safe="") if activity_id else url
 
     async def call(self, method: str, url: str, activity: Activity | None) -> Any:
+        """One call to the connector. Sent again only when the first surely
+        didn't land: the connection was never made, the connector throttled
+        it (429, or 503 with Retry-After), or it refused the bot's token (once,
+        with a fresh one). A POST that timed out or got another error may have
+        reached the person already, so it is not sent twice here; an update
+        or a delete is safe to repeat."""
         body = json.dumps(_SERIALIZER.body(activity, "Activity")).encode() if activity is not None else None
+        repeatable = method != "POST"
         wait = BACKOFF
-        for attempt in range(RETRIES + 1):
+        attempt = 0
+        fresh_token = False
+        while True:
             headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json", "User-Agent": USER_AGENT}
             if self.token is not None:
                 headers["Authorization"] = "Bearer " + await self.token.get()
@@ -183,19 +198,27 @@ class Connector:
                     text = await response.read()
                     if response.status in (200, 201, 202):
                         return _resource(text) if method != "DELETE" else None
-                    if response.status == 401 and self.token is not None:
-                        self.token.forget()  # the next call fetches a fresh one
-                    if response.status not in RETRY_STATUSES or attempt == RETRIES:
+                    if response.status == 401 and self.token is not None and not fresh_token:
+                        # A cached token the connector no longer takes: refused, so not delivered.
+                        self.token.forget()
+                        fresh_token = True
+                        continue
+                    retry_after = response.headers.get("Retry-After")
+                    throttled = response.status == 429 or (response.status == 503 and retry_after is not None)
+                    if attempt >= RETRIES or not (throttled or (repeatable and response.status in RETRY_STATUSES)):
                         raise ConnectorError(f"the connector answered {response.status}", response.status)
-                    wait = _retry_after(response.headers.get("Retry-After"), wait)
+                    wait = _retry_after(retry_after, wait)
             except aiohttp.InvalidURL:
                 raise ConnectorError("the service URL isn't a URL") from None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if attempt == RETRIES:
+            except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+                if attempt >= RETRIES:
                     raise ConnectorError(f"the connector couldn't be reached ({exc.__class__.__name__})") from None
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # sent, perhaps received
+                if attempt >= RETRIES or not repeatable:
+                    raise ConnectorError(f"the connector didn't answer ({exc.__class__.__name__})") from None
+            attempt += 1
             await asyncio.sleep(wait)
             wait *= 2
-        raise AssertionError("unreachable")
 
 
 def _resource(text: bytes) -> ResourceResponse:
@@ -226,11 +249,12 @@ class Connectors:
 
     def __init__(self, app_id: str = "", password: str = "", tenant: str = "", *,
                  token_url: str | None = None, token_timeout: float = TOKEN_TIMEOUT,
-                 clock: Callable[[], float] = time.monotonic):
+                 send_timeout: aiohttp.ClientTimeout = SEND_TIMEOUT, clock: Callable[[], float] = time.monotonic):
         self.app_id = app_id
         self.password = password
         self.token_url = token_url or f"{LOGIN}{tenant or DEFAULT_TENANT}{AuthenticationConstants.TO_CHANNEL_FROM_BOT_TOKEN_ENDPOINT_PATH}"
         self.token_timeout = token_timeout
+        self.send_timeout = send_timeout
         self.clock = clock
         self.made = 0  # connectors built so far (one per service URL, app id and audience)
         self._connectors: collections.OrderedDict[tuple[str, str, str], Connector] = collections.OrderedDict()
@@ -240,7 +264,7 @@ class Connectors:
     async def start(self) -> None:
         if self._session is None or self._session.closed:
             # trust_env: an outbound proxy (HTTPS_PROXY) is honoured, as requests did.
-            self._session = aiohttp.ClientSession(timeout=SEND_TIMEOUT, trust_env=True,
+            self._session = aiohttp.ClientSession(timeout=self.send_timeout, trust_env=True,
                                                   connector=aiohttp.TCPConnector(limit=100, limit_per_host=50))
 
     async def close(self) -> None:

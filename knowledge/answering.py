@@ -45,7 +45,7 @@ from knowledge.loader import LoadReport, load_entries
 from knowledge.matching import Matcher, Ranked
 from knowledge.schema import Entry, OffTopic, OffTopicKind, Verdict
 from knowledge.situation import Situation, read_situation
-from knowledge.verdicts import OFFTOPIC, VerdictModel
+from knowledge.verdicts import ASKS_FOR_A_RULING, OFFTOPIC, VerdictModel
 from knowledge.yaml_text import load_yaml
 
 HERE = Path(__file__).parent
@@ -61,6 +61,45 @@ DOSING = re.compile(
     r"|\b(double|increase|lower|reduce|split|skip) (her|his|their|my|a) (dose|dosage)\b|\bdos(age|ing) (of|for)\b",
     re.IGNORECASE,
 )
+# Questions that ask for a fact, not for a ruling on the asker's work: "what's
+# the difference between parole and probation", "is it called a 5150
+# everywhere", "does our EHR have spell check", "is kratom picked up on a 12
+# panel". A domain word in them ("probation", "notes") pulls retrieval toward
+# a scope entry, but nothing in them asks whether something is peer work.
+# They get background when the best match is background, and otherwise the
+# nearest off-topic route (see ``_factual``).
+FACTUAL = re.compile(
+    r"\b(what'?s|what is|whats|what are) the difference(s)? between\b"
+    r"|\b(is it|is that|is this|are they) (called|spelled|pronounced|named)\b"
+    r"|\bwhat (do|does|did) (they|other states|other places|people|you|we|it|\w+) call\b"
+    r"|\bwhat('?s| is| are) (it|that|this|they) called\b"
+    r"|\bdoes (our|the|this|that|their|my) \w+( \w+)? (have|has|support|offer|validate|include|come with)\b(?! to\b)"
+    r"|\b(picked up|pick up|show up|shows up|detected|detect|come up|comes up|test positive|screen positive) (on|in|by) "
+    r"(a |an |the )?([\w-]+ ){0,2}(panel|test|tests|screen|screens|tox|ua|uds|drug test|breathalyzer)\b"
+    r"|\bdoes anyone know (if|whether|where|when|how|what|who)\b"
+    r"|\bwhat does \w+ stand for\b|\bwhat year (was|did|were)\b",
+    re.IGNORECASE,
+)
+# ...unless it is about the peer role itself ("the difference between a peer
+# bridger and a discharge planner" is a scope question).
+_ROLE_WORDS = re.compile(
+    r"\bpeers?\b|\bpeer[- ]|\b(my|our|their|a|the) (job|role|scope)\b|\brecovery coach|\bbridger|\bwarm ?line"
+    r"|\bsupervis\w*|\bscope of practice\b|\bco-?opt\w*|\blived experience\b",
+    re.IGNORECASE,
+)
+
+
+# A factual question goes to the nearest off-topic route when that route scores
+# at least this share of the best match; otherwise to general knowledge.
+FACTUAL_ROUTE_SHARE = 0.75
+
+
+def asks_for_a_fact(question: str) -> bool:
+    """A factual question that asks for no ruling and isn't about the peer role."""
+    return bool(FACTUAL.search(question)) and not ASKS_FOR_A_RULING.search(question) \
+        and not _ROLE_WORDS.search(question)
+
+
 # What a tired or burnt-out person is offered (see ``_care_entries``).
 CARE_TOPICS = (
     "taking breaks and self-care when I'm burnt out or exhausted",
@@ -273,6 +312,8 @@ class KnowledgeBase:
         if DOSING.search(question) and "medication-dosing" in self.offtopics:
             route = self.offtopics["medication-dosing"]
             return ScopeAnswer(verdict="unknown", kind="clinical", confidence=max(confidence, 0.9), route=route)
+        if top.target.kind != "offtopic" and asks_for_a_fact(question):
+            return self._factual(ranked, confidence)
         if top.target.kind == "offtopic":
             route = self.offtopics[top.target.id]
             kind = "clinical" if route.kind is OffTopicKind.clinical else "offtopic"
@@ -293,6 +334,22 @@ class KnowledgeBase:
             if rival is not None:
                 ruled.verdict, ruled.close_call, ruled.alternatives = "depends", True, [rival]
         return ruled
+
+    def _factual(self, ranked: list[Ranked], confidence: float) -> ScopeAnswer:
+        """A question after a fact: background if that's the best match,
+        else the nearest off-topic route (general knowledge if none is near)."""
+        top = ranked[0]
+        if self.entries[top.target.id].verdict is Verdict.info:
+            return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=self.entries[top.target.id])
+        near = next((r for r in ranked if r.target.kind == "offtopic"), None)
+        # A route only a little closer than nothing would be a random pointer.
+        close = near is not None and near.score >= FACTUAL_ROUTE_SHARE * top.score
+        route_id = near.target.id if close else "trivia-and-general-knowledge"
+        route = self.offtopics.get(route_id) or next(iter(self.offtopics.values()), None)
+        if route is None:
+            return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence)
+        kind = "clinical" if route.kind is OffTopicKind.clinical else "offtopic"
+        return ScopeAnswer(verdict="unknown", kind=kind, confidence=confidence, route=route)
 
     def _close_rival(self, entry: Entry, ranked: list[Ranked], margin: float) -> Entry | None:
         """Another entry nearly as close that rules differently, while the

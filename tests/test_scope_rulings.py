@@ -126,3 +126,21 @@ def test_a_depends_entry_with_no_team_in_its_conditions_asks_whether_the_person_
     no = decode_facts(question.choices[1][1])[1]
     ruled = kb.rule(touch, Situation(), no)
     assert ruled.verdict == "out_of_scope" and "asked for or welcomed" in ruled.because
+
+
+def test_a_question_after_a_fact_gets_no_ruling_even_when_it_names_a_domain_word():
+    kb = KnowledgeBase.load()
+    for question in ("whats the difference between parole and probation",
+                     "is it called a 5150 in every state or just california",
+                     "does our EHR have spell check"):
+        answer = kb.answer(question)
+        assert answer.verdict == "unknown" and answer.kind in ("offtopic", "clinical"), question
+    test = kb.answer("is kratom picked up on a standard 12 panel")
+    assert test.kind == "clinical" and test.route.id == "drug-test-facts"
+
+
+def test_a_factual_question_about_the_peer_role_itself_is_still_answered():
+    kb = KnowledgeBase.load()
+    answer = kb.answer("what's the difference between a peer bridger and a discharge planner")
+    assert answer.entry is not None and answer.entry.id == "bridger-transition-role"
+    assert kb.answer("does my boss have to be licensed").entry is not None

@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 
 PERSON = (
-    r"(she|he|they|client|participant|resident|member|patient|person|guy|woman|man|lady|youth|teen|kid|veteran|"
+    r"(she|he|they|client|participant|resident|member|patient|pt|person|guy|woman|man|lady|youth|teen|kid|veteran|"
     r"mom|dad|mother|father|family|someone i (support|work with|serve)|folks? i (support|work with))"
 )
 SYSTEM = (
@@ -91,6 +91,7 @@ _PURPOSE_SYSTEM = re.compile(
     r"|\b(get|getting|convince|convincing|persuade|persuading|push|pushing|pressure|pressuring|talk|talking|nudge|nudging|make|making|force|forcing|coax|coaxing|sell|selling|guilt|guilting|scare|scaring|threaten|threatening)\b "
     r"(her|him|them|the person|my client|people|clients|someone|participants|residents|folks|patients|the guys?|this guy|this woman)"
     r"( into| to| back)? (take|taking|comply|go|going|attend|agree|accept|sign|stay|stop|keep|be compliant|follow|start|move|give up|engage|show up|come|admit|enroll|quit|leave|do|get)\b"
+    r"|\b(get|getting|bring|bringing) (\w+ ){1,2}on board['\"]? with (the|their|our|his|her)( \w+)?('s)? (plan|program|treatment|meds|rules|recommendations?)\b"
     r"|\bcomplian(ce|t)\b|\bcomply\b|\bnon-?complian\w*|\badheren(ce|t)\b|\bon track with (the|their|her|his) (meds|treatment|plan)\b"
     r"|\b(report|reporting|reports|tell|telling|inform|informing|update|updating|let) (back )?(to )?(the |my |his |her |their )?(team|staff|doctor|nurse|psychiatrist|clinicians?|supervisor|court|probation|parole|po|judge|case ?manager|therapist|program|landlord|cps)\b"
     r"|\b(report|reporting) (back|on (her|him|them|people|clients|participants))\b|\bkeep (tabs|an eye) on\b|\bwatch (her|him|them|people|clients)\b"
@@ -105,7 +106,9 @@ _PURPOSE_SYSTEM = re.compile(
     re.IGNORECASE,
 )
 _VOICE_CLINICAL = re.compile(
-    r"\bclinical (terms|language|words|jargon|notes?|assessment|impressions?|opinion)\b|\bdiagnos\w*\b|\bsymptoms?\b|\bassess(ing|ment)? (her|him|them|for|risk)\b|\bmental status\b|\bscore (her|him|them)\b",
+    r"\bclinical (terms|language|words|jargon|notes?|assessment|impressions?|opinion)\b|\bdiagnos\w*\b|\bsymptoms?\b|\bassess(ing|ment)? (her|him|them|for|risk)\b|\bmental status\b|\bscore (her|him|them)\b"
+    r"|\binsight into (her|his|their|the) (illness|condition|diagnosis)\b|\b(low|high)[- ]functioning\b|\btoo symptomatic\b"
+    r"|\bdecompensat\w*|\b(manipulative|attention[- ]seeking|treatment[- ]resistant|med[- ]seeking)\b",
     re.IGNORECASE,
 )
 _VOICE_PEER = re.compile(
@@ -150,13 +153,21 @@ class Situation:
         return None
 
 
+_NAMING_A_CATEGORY = re.compile(
+    r"\b(is|isn'?t|would|does) (that|this|it) (count as |be |just |the |a |kind of |considered )*"
+    r"(compliance|monitoring|reporting|med compliance)( \w+)?\b",
+    re.IGNORECASE,
+)
+
+
 def read_situation(text: str) -> Situation:
     """The requester, purpose and voice the question states."""
     text = text.replace("\u2019", "'")
     person_asked = bool(_REQUESTER_PERSON.search(text))
     system_asked = bool(_REQUESTER_SYSTEM.search(text))
     requester = "person" if person_asked and not system_asked else "system" if system_asked and not person_asked else None
-    own, system = bool(_PURPOSE_OWN.search(text)), bool(_PURPOSE_SYSTEM.search(text))
+    # "or is that the compliance stuff peers don't do?" asks about a category; it states no purpose.
+    own, system = bool(_PURPOSE_OWN.search(text)), bool(_PURPOSE_SYSTEM.search(_NAMING_A_CATEGORY.sub(" ", text)))
     purpose = "own" if own and not system else "system" if system and not own else None
     peer_voice, clinical_voice = bool(_VOICE_PEER.search(text)), bool(_VOICE_CLINICAL.search(text))
     voice = "peer" if peer_voice and not clinical_voice else "clinical" if clinical_voice and not peer_voice else None

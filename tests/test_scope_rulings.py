@@ -144,3 +144,15 @@ def test_a_factual_question_about_the_peer_role_itself_is_still_answered():
     answer = kb.answer("what's the difference between a peer bridger and a discharge planner")
     assert answer.entry is not None and answer.entry.id == "bridger-transition-role"
     assert kb.answer("does my boss have to be licensed").entry is not None
+
+
+def test_the_situation_reader_knows_clinical_labels_family_buy_in_and_a_question_about_a_category():
+    from knowledge.situation import read_situation
+
+    assert read_situation("they want my notes to say whether she has insight into her illness").voice == "clinical"
+    assert read_situation("staff want me to sort out which members are too symptomatic to work today").voice == "clinical"
+    assert read_situation("the team wants me to get his parents on board with the treatment plan").purpose == "system"
+    asked = read_situation("he asked me to text him before appointments, it was his idea. or is that compliance stuff?")
+    assert asked.requester == "person" and asked.purpose is None
+    assert read_situation("my supervisor wants me to make sure he takes his meds").purpose == "system"
+    assert read_situation("the pt asked me to sit with her while she calls her sister").requester == "person"

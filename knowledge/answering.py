@@ -61,6 +61,28 @@ DOSING = re.compile(
     r"|\b(double|increase|lower|reduce|split|skip) (her|his|their|my|a) (dose|dosage)\b|\bdos(age|ing) (of|for)\b",
     re.IGNORECASE,
 )
+# "Is it my place to tell the director the way restraints are done here is
+# harmful?" asks whether the peer may speak up against a practice, and that is
+# peer work (questioning coercion, challenging the clinical lens), even though
+# retrieval lands on the entry that rules the practice itself out.
+SPEAKING_UP = re.compile(
+    r"\b(can|could|may|should) (i|we)\b[^.?!]{0,20}\b(push back|say no|refuse|decline|question|challenge|object|speak up|"
+    r"raise (it|this|that|concerns?)|bring (it|this|that) up|call (it|them|this) out|say something|"
+    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b"
+    r"|\b(is it|is that|would it be) (\w+ )?(ok|okay|alright|fine|my place|my job|my role|within my role|part of my (job|role)|appropriate|in scope)"
+    r"( for (me|a peer))? to (push back|say no|refuse|decline|question|challenge|object|speak up|raise (it|this|that|concerns?)|"
+    r"bring (it|this|that) up|call (it|them|this) out|say something|advocate|"
+    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b",
+    re.IGNORECASE,
+)
+# The entries a speaking-up question is answered from (found by what they are
+# about): the one the question is closest to in words, else the first.
+SPEAK_UP_TOPICS = (
+    "questioning policies and practices that use threats, force or coercion",
+    "raising it when asked to do work outside the peer role",
+    "speaking up when the team sees someone only through symptoms and labels",
+)
+
 # Questions that ask for a fact, not for a ruling on the asker's work: "what's
 # the difference between parole and probation", "is it called a 5150
 # everywhere", "does our EHR have spell check", "is kratom picked up on a 12
@@ -244,6 +266,11 @@ class KnowledgeBase:
         self.matcher = Matcher(self.entries.values(), offtopics)
         self.verdicts = VerdictModel(self.entries.values(), offtopics)
         self.care_entries = self._care_entries()
+        self.speak_up_entries: list[Entry] = []
+        for topic in SPEAK_UP_TOPICS:
+            found = self._entry_about(topic, Verdict.in_scope)
+            if found is not None and found not in self.speak_up_entries:
+                self.speak_up_entries.append(found)
 
     @classmethod
     def load(cls, extra_dir: Path | None = None) -> "KnowledgeBase":
@@ -267,6 +294,14 @@ class KnowledgeBase:
             if best is not None and self.entries[best.target.id] not in found:
                 found.append(self.entries[best.target.id])
         return found
+
+    def _entry_about(self, topic: str, verdict: Verdict) -> Entry | None:
+        """The best-matching entry of this verdict for a topic, found by
+        words, so an organization's own entry on the topic counts."""
+        for r in self.matcher.rank(topic, k=5):
+            if r.target.kind == "entry" and self.entries[r.target.id].verdict is verdict:
+                return self.entries[r.target.id]
+        return None
 
     def source_title(self, file: str) -> str:
         return self.sources.get(file, file)
@@ -325,6 +360,15 @@ class KnowledgeBase:
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
             return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
+        if entry.verdict is Verdict.out_of_scope and SPEAKING_UP.search(question):
+            # Asking whether to speak up against it: the speaking up is ruled on.
+            about_force = any(src.section.startswith("in the name of treatment") for src in entry.sources)
+            voice = (self.speak_up_entries[0] if about_force and self.speak_up_entries else None) or \
+                next((e for e in entries if e in self.speak_up_entries), None) or \
+                (self.speak_up_entries[0] if self.speak_up_entries else None)
+            if voice is not None:
+                return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=voice,
+                                   alternatives=[entry])
         # Only a "depends" entry is ruled on the situation; reading it costs a little.
         situation = read_situation(question) if entry.verdict is Verdict.depends else Situation()
         ruled = self.rule(entry, situation)

@@ -156,3 +156,10 @@ def test_the_situation_reader_knows_clinical_labels_family_buy_in_and_a_question
     assert asked.requester == "person" and asked.purpose is None
     assert read_situation("my supervisor wants me to make sure he takes his meds").purpose == "system"
     assert read_situation("the pt asked me to sit with her while she calls her sister").requester == "person"
+
+
+def test_asking_whether_to_speak_up_against_a_practice_is_ruled_peer_work():
+    kb = KnowledgeBase.load()
+    answer = kb.answer("can I tell the charge nurse that holding people down in the quiet room does harm?")
+    assert answer.verdict == "in_scope" and answer.entry.id == "questioning-coercive-policy"
+    assert kb.answer("the nurse wants me to help hold a patient down during a restraint").verdict == "out_of_scope"

@@ -83,6 +83,15 @@ SPEAK_UP_TOPICS = (
     "speaking up when the team sees someone only through symptoms and labels",
 )
 
+# "Can I ask my supervisor to help me prioritize?" is about asking for help,
+# which is always part of the work, whatever the situation it mentions.
+ASKING_SUPERVISOR = re.compile(
+    r"\b(can|could|may|should) i (ask|talk to|go to|bring (this|it|that) to|check with) my (peer )?(supervisor|manager|boss)\b"
+    r"|\b(is it|would it be) (ok|okay|alright|fine) (for me )?to (ask|talk to|go to|check with) my (peer )?(supervisor|manager|boss)\b",
+    re.IGNORECASE,
+)
+SUPERVISOR_TOPIC = "bringing a hard situation to my supervisor and asking for help"
+
 # Questions that ask for a fact, not for a ruling on the asker's work: "what's
 # the difference between parole and probation", "is it called a 5150
 # everywhere", "does our EHR have spell check", "is kratom picked up on a 12
@@ -266,6 +275,7 @@ class KnowledgeBase:
         self.matcher = Matcher(self.entries.values(), offtopics)
         self.verdicts = VerdictModel(self.entries.values(), offtopics)
         self.care_entries = self._care_entries()
+        self.supervisor_entry = self._entry_about(SUPERVISOR_TOPIC, Verdict.in_scope)
         self.speak_up_entries: list[Entry] = []
         for topic in SPEAK_UP_TOPICS:
             found = self._entry_about(topic, Verdict.in_scope)
@@ -360,6 +370,9 @@ class KnowledgeBase:
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
             return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
+        if entry.verdict is not Verdict.in_scope and self.supervisor_entry is not None and ASKING_SUPERVISOR.search(question):
+            return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=self.supervisor_entry,
+                               alternatives=[entry])
         if entry.verdict is Verdict.out_of_scope and SPEAKING_UP.search(question):
             # Asking whether to speak up against it: the speaking up is ruled on.
             about_force = any(src.section.startswith("in the name of treatment") for src in entry.sources)

@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 
 PERSON = (
-    r"(she|he|they|client|participant|resident|member|patient|pt|person|guy|woman|man|lady|youth|teen|kid|veteran|"
+    r"(she|he|they|client|participant|resident|member|patient|pt|person|parent|caller|guest|guy|woman|man|lady|youth|teen|kid|veteran|"
     r"mom|dad|mother|father|family|someone i (support|work with|serve)|folks? i (support|work with))"
 )
 SYSTEM = (
@@ -82,7 +82,9 @@ _PURPOSE_OWN = re.compile(
     r"|\b(she|he|they|the person|my client|my participant)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
     r"|\bwhat (she|he|they) (wants?|chooses?|decides?)\b|\bup to (her|him|them)\b|\b(her|his|their) (own )?choice\b"
     r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
-    r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b",
+    r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b"
+    r"|\b(who|that) (choose|chooses|chose|want|wants|opt|opts|decide|decides) to (come|attend|join|take part|participate|be there)\b"
+    r"|\b(voluntary|optional|drop-in|opt-in) (group|circle|meeting|class|check-in)s?\b",
     re.IGNORECASE,
 )
 _PURPOSE_SYSTEM = re.compile(

@@ -163,3 +163,16 @@ def test_asking_whether_to_speak_up_against_a_practice_is_ruled_peer_work():
     answer = kb.answer("can I tell the charge nurse that holding people down in the quiet room does harm?")
     assert answer.verdict == "in_scope" and answer.entry.id == "questioning-coercive-policy"
     assert kb.answer("the nurse wants me to help hold a patient down during a restraint").verdict == "out_of_scope"
+
+
+def test_asking_ones_supervisor_for_help_is_peer_work_whatever_the_situation():
+    kb = KnowledgeBase.load()
+    answer = kb.answer("the agency wants me telling my story at every fundraiser and I'm drained. can I talk to my supervisor about it?")
+    assert answer.verdict == "in_scope" and answer.entry.id == "asking-supervisor-for-help"
+
+
+def test_a_group_people_choose_to_come_to_and_a_parent_asking_are_read_as_the_persons_own():
+    from knowledge.situation import read_situation
+
+    assert read_situation("a weekly circle for residents who choose to attend").leaning == "person"
+    assert read_situation("a parent asked me what helped my family").requester == "person"

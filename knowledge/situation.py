@@ -75,7 +75,7 @@ _REQUESTER_SYSTEM = re.compile(
 _PURPOSE_OWN = re.compile(
     r"\bso (that )?(she|he|they|the person|my client|my participant|the client|the participant|it|people|folks|someone) "
     r"(can|could|will|would|gets to|get to|is able to|are able to|feels?|has|have|knows?) "
-    r"(decide|choose|make|speak|advocate|ask|say|understand|know|feel|get what|go after|reach|work|practice|prepare|"
+    r"(decide|choose|make|speak|advocate|ask|say|understand|know|feel|get what|go after|reach(?! me| us| out to me)|work|practice|prepare|"
     r"figure|weigh|think|plan|be heard|have a say|bring|raise|tell|explain|stand up|find|pick|learn|decide for)"
     r"|\b(her|his|their|the person'?s|the persons|the client'?s|the clients|own) (own )?(goals?|choices?|decisions?|terms|wishes|priorities|own words|own voice|own plan|recovery plan|wrap plan|crisis plan)\b"
     r"|\b(help|helping|support|supporting) (her|him|them|someone|the person|my client|people) (to )?(decide|choose|figure out|prepare|practice|speak up|speak for|advocate|get ready|weigh|think through|make up (her|his|their) mind|make (her|his|their) own)"

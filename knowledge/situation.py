@@ -101,7 +101,11 @@ _PURPOSE_SYSTEM = re.compile(
     r"|\bso (that )?(the )?(team|staff|doctor|nurse|program|agency|court|unit|psychiatrist|probation|parole|we) (can|could|will|would|knows?|has|have|gets?|doesnt|won'?t)\b"
     r"|\bfor the (team|staff|program|agency|court|unit|doctor|nurse|chart|record|file)\b(?! meeting)"
     r"|\b(team|program|staff|agency|hospital|unit)'?s? (goals?|plan|numbers|stats|metrics|convenience|paperwork|agenda|rules|quota)\b"
-    r"|\b(readmission|no-?show|attendance|census|retention) (numbers|rates?|stats|metrics|targets?)\b"
+    r"|\b(readmission|no-?show|attendance|census|retention|follow-?up) (numbers|rates?|stats|metrics|targets?)\b"
+    r"|\b(we'?re|we are|i'?m|i am|they'?re|the clinic is|the agency is|we get|i get) (being )?(measured|graded|judged|scored|rated|paid) on\b"
+    r"|\bwithin (7|seven|30|thirty) days\b|\b(get|getting) (them|him|her|people|folks|everyone|members) (seen|in|back in)\b"
+    r"|\b(until|till|til) (they|he|she|people|folks) (agree|agrees|book|books|schedule|schedules|show|shows|come|comes|sign|signs)\b"
+    r"|\b(they'?ll|he'?ll|she'?ll|they will|he will|she will) (be discharged|get discharged|lose)\b"
     r"|\b(hit|hits|hitting|meet|meets|meeting|make|makes) (its|their|our|the|his|her) (numbers|targets?|quotas?|metrics)\b"
     r"|\b(stays?|stay|keep (her|him|them)) (on|in) (her|his|their|the)? ?(meds|medication|treatment|program|line|check)\b|\b(behave|behaves|in line|in check)\b"
     r"|\bor (else|she loses|he loses|they lose|lose)\b|\b(lose|loses|losing) (her|his|their) (bed|housing|spot|place|benefits|kids|voucher)\b",

@@ -176,3 +176,10 @@ def test_a_group_people_choose_to_come_to_and_a_parent_asking_are_read_as_the_pe
 
     assert read_situation("a weekly circle for residents who choose to attend").leaning == "person"
     assert read_situation("a parent asked me what helped my family").requester == "person"
+
+
+def test_follow_up_calls_after_discharge_turn_on_whose_goal_they_serve():
+    kb = KnowledgeBase.load()
+    assert kb.answer("do peers make follow-up calls to people after they get out of the hospital?").verdict == "depends"
+    assert kb.answer("he asked me to call him the week after he gets discharged to check in").verdict == "in_scope"
+    assert kb.answer("we're measured on 7-day follow-up, so my boss wants me calling every discharge until they book").verdict == "out_of_scope"

@@ -65,9 +65,12 @@ _REQUESTER_PERSON = re.compile(
     rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b",
     re.IGNORECASE,
 )
+# Between the system and its asking, no one else doing the telling ("let the
+# psychiatrist know what she told me" is not the psychiatrist asking).
+_GAP = r"(?:(?!\b(she|he|they|i|we)\b)[^.?!]){0,25}"
 _REQUESTER_SYSTEM = re.compile(
-    rf"\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b[^.?!]{{0,25}}\b{ASKING}\b"
-    rf"|^{SYSTEM}\b[^.?!]{{0,25}}\b{ASKING}\b"
+    rf"\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b{_GAP}\b{ASKING}\b"
+    rf"|^{SYSTEM}\b{_GAP}\b{ASKING}\b"
     r"|\b(i was|im|i am|we are|were|ive been|i have been|we have been|i keep getting|i got) (being )?(asked|told|expected|required|assigned|supposed|ordered|instructed|pressured) to\b"
     r"|\b(part of|in) my (job description|duties)\b|\bmandated\b|\bcourt[- ]ordered\b",
     re.IGNORECASE,
@@ -95,7 +98,6 @@ _PURPOSE_SYSTEM = re.compile(
     r"( into| to| back)? (take|taking|comply|go|going|attend|agree|accept|sign|stay|stop|keep|be compliant|follow|start|move|give up|engage|show up|come|admit|enroll|quit|leave|do|get)\b"
     r"|\b(get|getting|bring|bringing) (\w+ ){1,2}on board['\"]? with (the|their|our|his|her)( \w+)?('s)? (plan|program|treatment|meds|rules|recommendations?)\b"
     r"|\bcomplian(ce|t)\b|\bcomply\b|\bnon-?complian\w*|\badheren(ce|t)\b|\bon track with (the|their|her|his) (meds|treatment|plan)\b"
-    r"|\b(report|reporting|reports|tell|telling|inform|informing|update|updating|let) (back )?(to )?(the |my |his |her |their )?(team|staff|doctor|nurse|psychiatrist|clinicians?|supervisor|court|probation|parole|po|judge|case ?manager|therapist|program|landlord|cps)\b"
     r"|\b(report|reporting) (back|on (her|him|them|people|clients|participants))\b|\bkeep (tabs|an eye) on\b|\bwatch (her|him|them|people|clients)\b"
     r"|\bmonitor(ing|s)?\b|\bkeep track of (her|his|their|whether|if)\b|\bcheck (up )?on (her|him|them) for (the )?(team|staff)\b|\b(spy|snitch|inform) on\b"
     r"|\bso (that )?(the )?(team|staff|doctor|nurse|program|agency|court|unit|psychiatrist|probation|parole|we) (can|could|will|would|knows?|has|have|gets?|doesnt|won'?t)\b"
@@ -111,6 +113,21 @@ _PURPOSE_SYSTEM = re.compile(
     r"|\bor (else|she loses|he loses|they lose|lose)\b|\b(lose|loses|losing) (her|his|their) (bed|housing|spot|place|benefits|kids|voucher)\b",
     re.IGNORECASE,
 )
+# Passing something on to staff: the system's purpose when the system wants
+# it, but not when the person asked for it ("she asked me to tell her
+# therapist") or when the peer is only asking whether they may (then it
+# depends on the person's okay, which the question doesn't state).
+_PASSING_ON = re.compile(
+    r"\b(report|reporting|reports|tell|telling|inform|informing|update|updating|let) (back )?(to )?(the |my |his |her |their )?"
+    r"(team|staff|doctor|nurse|psychiatrist|clinicians?|supervisor|court|probation|parole|po|judge|case ?manager|therapist|program|landlord|cps)\b",
+    re.IGNORECASE,
+)
+_MAY_I_PASS_ON = re.compile(
+    r"\b(can|could|may|should) (i|we) (\w+ )?(report|tell|inform|update|let|share with|message|email|text)\b"
+    r"|\b(is it|would it be) (ok|okay|alright|fine|allowed) (for me )?to (report|tell|inform|update|let|share with)\b",
+    re.IGNORECASE,
+)
+
 _VOICE_CLINICAL = re.compile(
     r"\bclinical (terms|language|words|jargon|notes?|assessment|impressions?|opinion)\b|\bdiagnos\w*\b|\bsymptoms?\b|\bassess(ing|ment)? (her|him|them|for|risk)\b|\bmental status\b|\bscore (her|him|them)\b"
     r"|\binsight into (her|his|their|the) (illness|condition|diagnosis)\b|\b(low|high)[- ]functioning\b|\btoo symptomatic\b"
@@ -174,6 +191,8 @@ def read_situation(text: str) -> Situation:
     requester = "person" if person_asked and not system_asked else "system" if system_asked and not person_asked else None
     # "or is that the compliance stuff peers don't do?" asks about a category; it states no purpose.
     own, system = bool(_PURPOSE_OWN.search(text)), bool(_PURPOSE_SYSTEM.search(_NAMING_A_CATEGORY.sub(" ", text)))
+    if not system and _PASSING_ON.search(text):
+        system = system_asked or not (person_asked or _MAY_I_PASS_ON.search(text))
     purpose = "own" if own and not system else "system" if system and not own else None
     peer_voice, clinical_voice = bool(_VOICE_PEER.search(text)), bool(_VOICE_CLINICAL.search(text))
     voice = "peer" if peer_voice and not clinical_voice else "clinical" if clinical_voice and not peer_voice else None

@@ -183,3 +183,12 @@ def test_follow_up_calls_after_discharge_turn_on_whose_goal_they_serve():
     assert kb.answer("do peers make follow-up calls to people after they get out of the hospital?").verdict == "depends"
     assert kb.answer("he asked me to call him the week after he gets discharged to check in").verdict == "in_scope"
     assert kb.answer("we're measured on 7-day follow-up, so my boss wants me calling every discharge until they book").verdict == "out_of_scope"
+
+
+def test_passing_something_on_turns_on_who_wants_it_passed_on():
+    from knowledge.situation import read_situation
+
+    assert read_situation("the team wants me to tell them what she says in our sessions").purpose == "system"
+    assert read_situation("she asked me to tell her therapist she's had a rough week").leaning == "person"
+    wondering = read_situation("can i let the psychiatrist know what he told me yesterday")
+    assert wondering.requester is None and wondering.purpose is None

@@ -188,7 +188,7 @@ def test_follow_up_calls_after_discharge_turn_on_whose_goal_they_serve():
 def test_passing_something_on_turns_on_who_wants_it_passed_on():
     from knowledge.situation import read_situation
 
-    assert read_situation("the team wants me to tell them what she says in our sessions").purpose == "system"
+    assert read_situation("the team wants me to tell the nurse what she says in our sessions").purpose == "system"
     assert read_situation("she asked me to tell her therapist she's had a rough week").leaning == "person"
     wondering = read_situation("can i let the psychiatrist know what he told me yesterday")
     assert wondering.requester is None and wondering.purpose is None

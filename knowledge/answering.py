@@ -58,7 +58,8 @@ DOSING = re.compile(
     r"|\b(max(imum)?|safe|lethal|right|correct|usual|starting) (daily )?(dose|dosage|amount)\b"
     r"|\bis \d+\s?(mg|milligrams?|pills?|tablets?)\b[^.?!]{0,30}\b(too much|safe|ok|okay|a lot|enough|dangerous)\b"
     r"|\b(can|could|should) (i|he|she|they|someone) (take|have|double|skip|split|up|increase|lower|cut)( \w+){0,2} (\d+\s?(mg|milligrams?)|dose|doses|dosage|extra)\b"
-    r"|\b(double|increase|lower|reduce|split|skip) (her|his|their|my|a) (dose|dosage)\b|\bdos(age|ing) (of|for)\b",
+    r"|\b(should|can|could|would|do|does|is it (ok|okay|safe|bad|dangerous)( for (her|him|them|me|someone))? to|how (do|does|can|could) (i|she|he|they|someone)) "
+    r"(\w+ ){0,2}(double|increase|lower|reduce|split|skip) (her|his|their|my|a|the) (dose|dosage)\b|\bdos(age|ing) (of|for)\b",
     re.IGNORECASE,
 )
 # "Is it my place to tell the director the way restraints are done here is

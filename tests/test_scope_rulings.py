@@ -192,3 +192,9 @@ def test_passing_something_on_turns_on_who_wants_it_passed_on():
     assert read_situation("she asked me to tell her therapist she's had a rough week").leaning == "person"
     wondering = read_situation("can i let the psychiatrist know what he told me yesterday")
     assert wondering.requester is None and wondering.purpose is None
+
+
+def test_wanting_a_different_dose_is_not_asking_for_one():
+    assert not DOSING.search("she wants to lower her dose and asked me to help her write questions for her psychiatrist")
+    assert DOSING.search("should he lower his dose of seroquel")
+    assert DOSING.search("is it safe for her to skip a dose")

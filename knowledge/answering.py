@@ -29,6 +29,13 @@ How a ruling is chosen, and why:
 5. Dosing questions are declined, but only questions that ask for a dose;
    a task that mentions one ("the nurse wants me to hand out her 50 mg")
    is a scope question about the task.
+6. A question after a fact ("what's the difference between parole and
+   probation", "does our EHR have spell check") asks for no ruling, whatever
+   domain word it names: it gets background or an off-topic pointer
+   (``asks_for_a_fact``), unless it is about the peer role itself.
+7. Two kinds of question are peer work whatever they mention: asking whether
+   to speak up against a practice the role rules out (``SPEAKING_UP``), and
+   asking one's own supervisor for help (``ASKING_SUPERVISOR``).
 """
 
 from __future__ import annotations

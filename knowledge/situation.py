@@ -82,7 +82,7 @@ _PURPOSE_OWN = re.compile(
     r"figure|weigh|think|plan|be heard|have a say|bring|raise|tell|explain|stand up|find|pick|learn|decide for)"
     r"|\b(her|his|their|the person'?s|the persons|the client'?s|the clients|own) (own )?(goals?|choices?|decisions?|terms|wishes|priorities|own words|own voice|own plan|recovery plan|wrap plan|crisis plan)\b"
     r"|\b(help|helping|support|supporting) (her|him|them|someone|the person|my client|people) (to )?(decide|choose|figure out|prepare|practice|speak up|speak for|advocate|get ready|weigh|think through|make up (her|his|their) mind|make (her|his|their) own)"
-    r"|\b(she|he|they|the person|my client|my participant)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
+    r"|\b(she|he|they|the person|my client|my participant|someone|somebody|a client|a participant|a member|a resident|my member|the member|the client|the participant|the resident)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
     r"|\bwhat (she|he|they) (wants?|chooses?|decides?)\b|\bup to (her|him|them)\b|\b(her|his|their) (own )?choice\b"
     r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
     r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b"

@@ -198,3 +198,10 @@ def test_wanting_a_different_dose_is_not_asking_for_one():
     assert not DOSING.search("she wants to lower her dose and asked me to help her write questions for her psychiatrist")
     assert DOSING.search("should he lower his dose of seroquel")
     assert DOSING.search("is it safe for her to skip a dose")
+
+
+def test_someone_wanting_something_is_read_as_their_own_goal():
+    from knowledge.situation import read_situation
+
+    assert read_situation("someone wants to practice calling her landlord, can i help").purpose == "own"
+    assert read_situation("a member wants to learn to cook for himself").purpose == "own"

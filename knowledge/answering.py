@@ -162,6 +162,10 @@ NOT_SURE_BELOW = 0.3
 # the best match leads that entry in retrieval (combined score, best ~1.6).
 OVERRIDE_MARGIN = 0.2
 
+# Background gives way to a ruling entry this close in retrieval when the
+# question asks for a ruling ("can I...?").
+INFO_YIELDS = 0.1
+
 # Two entries with different rulings this close in retrieval, while the
 # verdict model barely prefers one ruling: ask which was meant.
 CLOSE_CALL = 0.1
@@ -375,6 +379,12 @@ class KnowledgeBase:
         if confidence < NOT_SURE_BELOW:
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence, alternatives=entries[:3])
         entry = entries[0]
+        if entry.verdict is Verdict.info and ASKS_FOR_A_RULING.search(question):
+            # "Can I...?" wants a ruling: a ruling entry nearly as close beats background.
+            scores = {r.target.id: r.score for r in ranked}
+            ruling = next((e for e in entries[1:4] if e.verdict is not Verdict.info), None)
+            if ruling is not None and scores[entry.id] - scores[ruling.id] < INFO_YIELDS:
+                entry = ruling
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
             return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)

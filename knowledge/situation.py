@@ -62,7 +62,8 @@ _REQUESTER_PERSON = re.compile(
     rf"\b{PERSON}\b[^.?!]{{0,30}}\b(asked|asks|asking|requested|requests|wants|wanted|would like|invited|begged|"
     r"called me|texted me|reached out)\b( me| if i| whether i| for (my )?(help|support)| my help)"
     r"|\b(at|on) (her|his|their) (own )?request\b|\b(her|his|their) (own )?(idea|request|call)\b"
-    rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b",
+    rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b"
+    r"|[,;(-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
     re.IGNORECASE,
 )
 # Between the system and its asking, no one else doing the telling ("let the

@@ -205,3 +205,11 @@ def test_someone_wanting_something_is_read_as_their_own_goal():
 
     assert read_situation("someone wants to practice calling her landlord, can i help").purpose == "own"
     assert read_situation("a member wants to learn to cook for himself").purpose == "own"
+
+
+def test_a_request_added_at_the_end_counts_and_can_i_wants_a_ruling_over_background():
+    from knowledge.situation import read_situation
+
+    assert read_situation("can i sit in on her meeting with the caseworker, she asked").requester == "person"
+    kb = KnowledgeBase.load()
+    assert kb.answer("can i help a member practice what to say to his doctor").kind == "ruling"

@@ -85,7 +85,7 @@ _PURPOSE_OWN = re.compile(
     r"|\b(help|helping|support|supporting) (her|him|them|someone|the person|my client|people) (to )?(decide|choose|figure out|prepare|practice|speak up|speak for|advocate|get ready|weigh|think through|make up (her|his|their) mind|make (her|his|their) own)"
     r"|\b(she|he|they|the person|my client|my participant|someone|somebody|a client|a participant|a member|a resident|my member|the member|the client|the participant|the resident)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
     r"|\bwhat (she|he|they) (wants?|chooses?|decides?)\b|\bup to (her|him|them)\b|\b(her|his|their) (own )?choice\b"
-    r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
+    r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?|asks?|asked)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
     r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b"
     r"|\b(who|that) (choose|chooses|chose|want|wants|opt|opts|decide|decides) to (come|attend|join|take part|participate|be there)\b"
     r"|\b(voluntary|optional|drop-in|opt-in) (group|circle|meeting|class|check-in)s?\b",

@@ -213,3 +213,12 @@ def test_a_request_added_at_the_end_counts_and_can_i_wants_a_ruling_over_backgro
     assert read_situation("can i sit in on her meeting with the caseworker, she asked").requester == "person"
     kb = KnowledgeBase.load()
     assert kb.answer("can i help a member practice what to say to his doctor").kind == "ruling"
+
+
+def test_knowing_someone_from_before_depends_and_if_she_asks_is_her_own_wish():
+    from knowledge.situation import read_situation
+
+    kb = KnowledgeBase.load()
+    answer = kb.answer("a guy i used to party with just got assigned to me as a participant")
+    assert answer.verdict == "depends" and answer.entry.id == "supporting-someone-you-knew-before"
+    assert read_situation("can i pray with her if she asks").purpose == "own"

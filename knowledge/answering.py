@@ -29,6 +29,13 @@ How a ruling is chosen, and why:
 5. Dosing questions are declined, but only questions that ask for a dose;
    a task that mentions one ("the nurse wants me to hand out her 50 mg")
    is a scope question about the task.
+6. A question after a fact ("what's the difference between parole and
+   probation", "does our EHR have spell check") asks for no ruling, whatever
+   domain word it names: it gets background or an off-topic pointer
+   (``asks_for_a_fact``), unless it is about the peer role itself.
+7. Two kinds of question are peer work whatever they mention: asking whether
+   to speak up against a practice the role rules out (``SPEAKING_UP``), and
+   asking one's own supervisor for help (``ASKING_SUPERVISOR``).
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from knowledge.loader import LoadReport, load_entries
 from knowledge.matching import Matcher, Ranked
 from knowledge.schema import Entry, OffTopic, OffTopicKind, Verdict
 from knowledge.situation import Situation, read_situation
-from knowledge.verdicts import OFFTOPIC, VerdictModel
+from knowledge.verdicts import ASKS_FOR_A_RULING, OFFTOPIC, VerdictModel
 from knowledge.yaml_text import load_yaml
 
 HERE = Path(__file__).parent
@@ -58,9 +65,80 @@ DOSING = re.compile(
     r"|\b(max(imum)?|safe|lethal|right|correct|usual|starting) (daily )?(dose|dosage|amount)\b"
     r"|\bis \d+\s?(mg|milligrams?|pills?|tablets?)\b[^.?!]{0,30}\b(too much|safe|ok|okay|a lot|enough|dangerous)\b"
     r"|\b(can|could|should) (i|he|she|they|someone) (take|have|double|skip|split|up|increase|lower|cut)( \w+){0,2} (\d+\s?(mg|milligrams?)|dose|doses|dosage|extra)\b"
-    r"|\b(double|increase|lower|reduce|split|skip) (her|his|their|my|a) (dose|dosage)\b|\bdos(age|ing) (of|for)\b",
+    r"|\b(should|can|could|would|do|does|is it (ok|okay|safe|bad|dangerous)( for (her|him|them|me|someone))? to|how (do|does|can|could) (i|she|he|they|someone)) "
+    r"(\w+ ){0,2}(double|increase|lower|reduce|split|skip) (her|his|their|my|a|the) (dose|dosage)\b|\bdos(age|ing) (of|for)\b",
     re.IGNORECASE,
 )
+# "Is it my place to tell the director the way restraints are done here is
+# harmful?" asks whether the peer may speak up against a practice, and that is
+# peer work (questioning coercion, challenging the clinical lens), even though
+# retrieval lands on the entry that rules the practice itself out.
+SPEAKING_UP = re.compile(
+    r"\b(can|could|may|should) (i|we)\b[^.?!]{0,20}\b(push back|say no|refuse|decline|question|challenge|object|speak up|"
+    r"raise (it|this|that|concerns?)|bring (it|this|that) up|call (it|them|this) out|say something|"
+    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b"
+    r"|\b(is it|is that|would it be) (\w+ )?(ok|okay|alright|fine|my place|my job|my role|within my role|part of my (job|role)|appropriate|in scope)"
+    r"( for (me|a peer))? to (push back|say no|refuse|decline|question|challenge|object|speak up|raise (it|this|that|concerns?)|"
+    r"bring (it|this|that) up|call (it|them|this) out|say something|advocate|"
+    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b",
+    re.IGNORECASE,
+)
+# The entries a speaking-up question is answered from (found by what they are
+# about): the one the question is closest to in words, else the first.
+SPEAK_UP_TOPICS = (
+    "questioning policies and practices that use threats, force or coercion",
+    "raising it when asked to do work outside the peer role",
+    "speaking up when the team sees someone only through symptoms and labels",
+)
+
+# "Can I ask my supervisor to help me prioritize?" is about asking for help,
+# which is always part of the work, whatever the situation it mentions.
+ASKING_SUPERVISOR = re.compile(
+    r"\b(can|could|may|should) i (ask|talk to|go to|bring (this|it|that) to|check with) my (peer )?(supervisor|manager|boss)\b"
+    r"|\b(is it|would it be) (ok|okay|alright|fine) (for me )?to (ask|talk to|go to|check with) my (peer )?(supervisor|manager|boss)\b",
+    re.IGNORECASE,
+)
+SUPERVISOR_TOPIC = "bringing a hard situation to my supervisor and asking for help"
+
+# Questions that ask for a fact, not for a ruling on the asker's work: "what's
+# the difference between parole and probation", "is it called a 5150
+# everywhere", "does our EHR have spell check", "is kratom picked up on a 12
+# panel". A domain word in them ("probation", "notes") pulls retrieval toward
+# a scope entry, but nothing in them asks whether something is peer work.
+# They get background when the best match is background, and otherwise the
+# nearest off-topic route (see ``_factual``).
+FACTUAL = re.compile(
+    r"\b(what'?s|what is|whats|what are) the difference(s)? between\b"
+    r"|\b(is it|is that|is this|are they) (called|spelled|pronounced|named)\b"
+    r"|\bwhat (do|does|did) (they|other states|other places|people|you|we|it|\w+) call\b"
+    r"|\bwhat('?s| is| are) (it|that|this|they) called\b"
+    r"|\bdoes (our|the|this|that|their|my) \w+( \w+)? (have|has|support|offer|validate|include|come with)\b(?! to\b)"
+    r"|\b(picked up|pick up|show up|shows up|detected|detect|come up|comes up|test positive|screen positive) (on|in|by) "
+    r"(a |an |the )?([\w-]+ ){0,2}(panel|test|tests|screen|screens|tox|ua|uds|drug test|breathalyzer)\b"
+    r"|\bdoes anyone know (if|whether|where|when|how|what|who)\b"
+    r"|\bwhat does \w+ stand for\b|\bwhat year (was|did|were)\b",
+    re.IGNORECASE,
+)
+# ...unless it is about the peer role itself ("the difference between a peer
+# bridger and a discharge planner" is a scope question).
+_ROLE_WORDS = re.compile(
+    r"\bpeers?\b|\bpeer[- ]|\b(my|our|their|a|the) (job|role|scope)\b|\brecovery coach|\bbridger|\bwarm ?line"
+    r"|\bsupervis\w*|\bscope of practice\b|\bco-?opt\w*|\blived experience\b",
+    re.IGNORECASE,
+)
+
+
+# A factual question goes to the nearest off-topic route when that route scores
+# at least this share of the best match; otherwise to general knowledge.
+FACTUAL_ROUTE_SHARE = 0.75
+
+
+def asks_for_a_fact(question: str) -> bool:
+    """A factual question that asks for no ruling and isn't about the peer role."""
+    return bool(FACTUAL.search(question)) and not ASKS_FOR_A_RULING.search(question) \
+        and not _ROLE_WORDS.search(question)
+
+
 # What a tired or burnt-out person is offered (see ``_care_entries``).
 CARE_TOPICS = (
     "taking breaks and self-care when I'm burnt out or exhausted",
@@ -83,6 +161,10 @@ NOT_SURE_BELOW = 0.3
 # another entry's ruling by at least this much (SVM units), and by more than
 # the best match leads that entry in retrieval (combined score, best ~1.6).
 OVERRIDE_MARGIN = 0.2
+
+# Background gives way to a ruling entry this close in retrieval when the
+# question asks for a ruling ("can I...?").
+INFO_YIELDS = 0.1
 
 # Two entries with different rulings this close in retrieval, while the
 # verdict model barely prefers one ruling: ask which was meant.
@@ -205,6 +287,12 @@ class KnowledgeBase:
         self.matcher = Matcher(self.entries.values(), offtopics)
         self.verdicts = VerdictModel(self.entries.values(), offtopics)
         self.care_entries = self._care_entries()
+        self.supervisor_entry = self._entry_about(SUPERVISOR_TOPIC, Verdict.in_scope)
+        self.speak_up_entries: list[Entry] = []
+        for topic in SPEAK_UP_TOPICS:
+            found = self._entry_about(topic, Verdict.in_scope)
+            if found is not None and found not in self.speak_up_entries:
+                self.speak_up_entries.append(found)
 
     @classmethod
     def load(cls, extra_dir: Path | None = None) -> "KnowledgeBase":
@@ -228,6 +316,14 @@ class KnowledgeBase:
             if best is not None and self.entries[best.target.id] not in found:
                 found.append(self.entries[best.target.id])
         return found
+
+    def _entry_about(self, topic: str, verdict: Verdict) -> Entry | None:
+        """The best-matching entry of this verdict for a topic, found by
+        words, so an organization's own entry on the topic counts."""
+        for r in self.matcher.rank(topic, k=5):
+            if r.target.kind == "entry" and self.entries[r.target.id].verdict is verdict:
+                return self.entries[r.target.id]
+        return None
 
     def source_title(self, file: str) -> str:
         return self.sources.get(file, file)
@@ -273,6 +369,8 @@ class KnowledgeBase:
         if DOSING.search(question) and "medication-dosing" in self.offtopics:
             route = self.offtopics["medication-dosing"]
             return ScopeAnswer(verdict="unknown", kind="clinical", confidence=max(confidence, 0.9), route=route)
+        if top.target.kind != "offtopic" and asks_for_a_fact(question):
+            return self._factual(ranked, confidence)
         if top.target.kind == "offtopic":
             route = self.offtopics[top.target.id]
             kind = "clinical" if route.kind is OffTopicKind.clinical else "offtopic"
@@ -281,9 +379,27 @@ class KnowledgeBase:
         if confidence < NOT_SURE_BELOW:
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence, alternatives=entries[:3])
         entry = entries[0]
+        if entry.verdict is Verdict.info and ASKS_FOR_A_RULING.search(question):
+            # "Can I...?" wants a ruling: a ruling entry nearly as close beats background.
+            scores = {r.target.id: r.score for r in ranked}
+            ruling = next((e for e in entries[1:4] if e.verdict is not Verdict.info), None)
+            if ruling is not None and scores[entry.id] - scores[ruling.id] < INFO_YIELDS:
+                entry = ruling
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
             return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
+        if entry.verdict is not Verdict.in_scope and self.supervisor_entry is not None and ASKING_SUPERVISOR.search(question):
+            return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=self.supervisor_entry,
+                               alternatives=[entry])
+        if entry.verdict is Verdict.out_of_scope and SPEAKING_UP.search(question):
+            # Asking whether to speak up against it: the speaking up is ruled on.
+            about_force = any(src.section.startswith("in the name of treatment") for src in entry.sources)
+            voice = (self.speak_up_entries[0] if about_force and self.speak_up_entries else None) or \
+                next((e for e in entries if e in self.speak_up_entries), None) or \
+                (self.speak_up_entries[0] if self.speak_up_entries else None)
+            if voice is not None:
+                return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=voice,
+                                   alternatives=[entry])
         # Only a "depends" entry is ruled on the situation; reading it costs a little.
         situation = read_situation(question) if entry.verdict is Verdict.depends else Situation()
         ruled = self.rule(entry, situation)
@@ -293,6 +409,22 @@ class KnowledgeBase:
             if rival is not None:
                 ruled.verdict, ruled.close_call, ruled.alternatives = "depends", True, [rival]
         return ruled
+
+    def _factual(self, ranked: list[Ranked], confidence: float) -> ScopeAnswer:
+        """A question after a fact: background if that's the best match,
+        else the nearest off-topic route (general knowledge if none is near)."""
+        top = ranked[0]
+        if self.entries[top.target.id].verdict is Verdict.info:
+            return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=self.entries[top.target.id])
+        near = next((r for r in ranked if r.target.kind == "offtopic"), None)
+        # A route only a little closer than nothing would be a random pointer.
+        close = near is not None and near.score >= FACTUAL_ROUTE_SHARE * top.score
+        route_id = near.target.id if close else "trivia-and-general-knowledge"
+        route = self.offtopics.get(route_id) or next(iter(self.offtopics.values()), None)
+        if route is None:
+            return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence)
+        kind = "clinical" if route.kind is OffTopicKind.clinical else "offtopic"
+        return ScopeAnswer(verdict="unknown", kind=kind, confidence=confidence, route=route)
 
     def _close_rival(self, entry: Entry, ranked: list[Ranked], margin: float) -> Entry | None:
         """Another entry nearly as close that rules differently, while the

@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 
 PERSON = (
-    r"(she|he|they|client|participant|resident|member|patient|person|guy|woman|man|lady|youth|teen|kid|veteran|"
+    r"(she|he|they|client|participant|resident|member|patient|pt|person|parent|caller|guest|guy|woman|man|lady|youth|teen|kid|veteran|"
     r"mom|dad|mother|father|family|someone i (support|work with|serve)|folks? i (support|work with))"
 )
 SYSTEM = (
@@ -62,12 +62,16 @@ _REQUESTER_PERSON = re.compile(
     rf"\b{PERSON}\b[^.?!]{{0,30}}\b(asked|asks|asking|requested|requests|wants|wanted|would like|invited|begged|"
     r"called me|texted me|reached out)\b( me| if i| whether i| for (my )?(help|support)| my help)"
     r"|\b(at|on) (her|his|their) (own )?request\b|\b(her|his|their) (own )?(idea|request|call)\b"
-    rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b",
+    rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b"
+    r"|[,;(-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
     re.IGNORECASE,
 )
+# Between the system and its asking, no one else doing the telling ("let the
+# psychiatrist know what she told me" is not the psychiatrist asking).
+_GAP = r"(?:(?!\b(she|he|they|i|we)\b)[^.?!]){0,25}"
 _REQUESTER_SYSTEM = re.compile(
-    rf"\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b[^.?!]{{0,25}}\b{ASKING}\b"
-    rf"|^{SYSTEM}\b[^.?!]{{0,25}}\b{ASKING}\b"
+    rf"\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b{_GAP}\b{ASKING}\b"
+    rf"|^{SYSTEM}\b{_GAP}\b{ASKING}\b"
     r"|\b(i was|im|i am|we are|were|ive been|i have been|we have been|i keep getting|i got) (being )?(asked|told|expected|required|assigned|supposed|ordered|instructed|pressured) to\b"
     r"|\b(part of|in) my (job description|duties)\b|\bmandated\b|\bcourt[- ]ordered\b",
     re.IGNORECASE,
@@ -75,14 +79,16 @@ _REQUESTER_SYSTEM = re.compile(
 _PURPOSE_OWN = re.compile(
     r"\bso (that )?(she|he|they|the person|my client|my participant|the client|the participant|it|people|folks|someone) "
     r"(can|could|will|would|gets to|get to|is able to|are able to|feels?|has|have|knows?) "
-    r"(decide|choose|make|speak|advocate|ask|say|understand|know|feel|get what|go after|reach|work|practice|prepare|"
+    r"(decide|choose|make|speak|advocate|ask|say|understand|know|feel|get what|go after|reach(?! me| us| out to me)|work|practice|prepare|"
     r"figure|weigh|think|plan|be heard|have a say|bring|raise|tell|explain|stand up|find|pick|learn|decide for)"
     r"|\b(her|his|their|the person'?s|the persons|the client'?s|the clients|own) (own )?(goals?|choices?|decisions?|terms|wishes|priorities|own words|own voice|own plan|recovery plan|wrap plan|crisis plan)\b"
     r"|\b(help|helping|support|supporting) (her|him|them|someone|the person|my client|people) (to )?(decide|choose|figure out|prepare|practice|speak up|speak for|advocate|get ready|weigh|think through|make up (her|his|their) mind|make (her|his|their) own)"
-    r"|\b(she|he|they|the person|my client|my participant)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
+    r"|\b(she|he|they|the person|my client|my participant|someone|somebody|a client|a participant|a member|a resident|my member|the member|the client|the participant|the resident)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
     r"|\bwhat (she|he|they) (wants?|chooses?|decides?)\b|\bup to (her|him|them)\b|\b(her|his|their) (own )?choice\b"
-    r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
-    r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b",
+    r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?|asks?|asked)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
+    r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b"
+    r"|\b(who|that) (choose|chooses|chose|want|wants|opt|opts|decide|decides) to (come|attend|join|take part|participate|be there)\b"
+    r"|\b(voluntary|optional|drop-in|opt-in) (group|circle|meeting|class|check-in)s?\b",
     re.IGNORECASE,
 )
 _PURPOSE_SYSTEM = re.compile(
@@ -91,21 +97,42 @@ _PURPOSE_SYSTEM = re.compile(
     r"|\b(get|getting|convince|convincing|persuade|persuading|push|pushing|pressure|pressuring|talk|talking|nudge|nudging|make|making|force|forcing|coax|coaxing|sell|selling|guilt|guilting|scare|scaring|threaten|threatening)\b "
     r"(her|him|them|the person|my client|people|clients|someone|participants|residents|folks|patients|the guys?|this guy|this woman)"
     r"( into| to| back)? (take|taking|comply|go|going|attend|agree|accept|sign|stay|stop|keep|be compliant|follow|start|move|give up|engage|show up|come|admit|enroll|quit|leave|do|get)\b"
+    r"|\b(get|getting|bring|bringing) (\w+ ){1,2}on board['\"]? with (the|their|our|his|her)( \w+)?('s)? (plan|program|treatment|meds|rules|recommendations?)\b"
     r"|\bcomplian(ce|t)\b|\bcomply\b|\bnon-?complian\w*|\badheren(ce|t)\b|\bon track with (the|their|her|his) (meds|treatment|plan)\b"
-    r"|\b(report|reporting|reports|tell|telling|inform|informing|update|updating|let) (back )?(to )?(the |my |his |her |their )?(team|staff|doctor|nurse|psychiatrist|clinicians?|supervisor|court|probation|parole|po|judge|case ?manager|therapist|program|landlord|cps)\b"
     r"|\b(report|reporting) (back|on (her|him|them|people|clients|participants))\b|\bkeep (tabs|an eye) on\b|\bwatch (her|him|them|people|clients)\b"
     r"|\bmonitor(ing|s)?\b|\bkeep track of (her|his|their|whether|if)\b|\bcheck (up )?on (her|him|them) for (the )?(team|staff)\b|\b(spy|snitch|inform) on\b"
     r"|\bso (that )?(the )?(team|staff|doctor|nurse|program|agency|court|unit|psychiatrist|probation|parole|we) (can|could|will|would|knows?|has|have|gets?|doesnt|won'?t)\b"
     r"|\bfor the (team|staff|program|agency|court|unit|doctor|nurse|chart|record|file)\b(?! meeting)"
     r"|\b(team|program|staff|agency|hospital|unit)'?s? (goals?|plan|numbers|stats|metrics|convenience|paperwork|agenda|rules|quota)\b"
-    r"|\b(readmission|no-?show|attendance|census|retention) (numbers|rates?|stats|metrics|targets?)\b"
+    r"|\b(readmission|no-?show|attendance|census|retention|follow-?up) (numbers|rates?|stats|metrics|targets?)\b"
+    r"|\b(we'?re|we are|i'?m|i am|they'?re|the clinic is|the agency is|we get|i get) (being )?(measured|graded|judged|scored|rated|paid) on\b"
+    r"|\bwithin (7|seven|30|thirty) days\b|\b(get|getting) (them|him|her|people|folks|everyone|members) (seen|in|back in)\b"
+    r"|\b(until|till|til) (they|he|she|people|folks) (agree|agrees|book|books|schedule|schedules|show|shows|come|comes|sign|signs)\b"
+    r"|\b(they'?ll|he'?ll|she'?ll|they will|he will|she will) (be discharged|get discharged|lose)\b"
     r"|\b(hit|hits|hitting|meet|meets|meeting|make|makes) (its|their|our|the|his|her) (numbers|targets?|quotas?|metrics)\b"
     r"|\b(stays?|stay|keep (her|him|them)) (on|in) (her|his|their|the)? ?(meds|medication|treatment|program|line|check)\b|\b(behave|behaves|in line|in check)\b"
     r"|\bor (else|she loses|he loses|they lose|lose)\b|\b(lose|loses|losing) (her|his|their) (bed|housing|spot|place|benefits|kids|voucher)\b",
     re.IGNORECASE,
 )
+# Passing something on to staff: the system's purpose when the system wants
+# it, but not when the person asked for it ("she asked me to tell her
+# therapist") or when the peer is only asking whether they may (then it
+# depends on the person's okay, which the question doesn't state).
+_PASSING_ON = re.compile(
+    r"\b(report|reporting|reports|tell|telling|inform|informing|update|updating|let) (back )?(to )?(the |my |his |her |their )?"
+    r"(team|staff|doctor|nurse|psychiatrist|clinicians?|supervisor|court|probation|parole|po|judge|case ?manager|therapist|program|landlord|cps)\b",
+    re.IGNORECASE,
+)
+_MAY_I_PASS_ON = re.compile(
+    r"\b(can|could|may|should) (i|we) (\w+ )?(report|tell|inform|update|let|share with|message|email|text)\b"
+    r"|\b(is it|would it be) (ok|okay|alright|fine|allowed) (for me )?to (report|tell|inform|update|let|share with)\b",
+    re.IGNORECASE,
+)
+
 _VOICE_CLINICAL = re.compile(
-    r"\bclinical (terms|language|words|jargon|notes?|assessment|impressions?|opinion)\b|\bdiagnos\w*\b|\bsymptoms?\b|\bassess(ing|ment)? (her|him|them|for|risk)\b|\bmental status\b|\bscore (her|him|them)\b",
+    r"\bclinical (terms|language|words|jargon|notes?|assessment|impressions?|opinion)\b|\bdiagnos\w*\b|\bsymptoms?\b|\bassess(ing|ment)? (her|him|them|for|risk)\b|\bmental status\b|\bscore (her|him|them)\b"
+    r"|\binsight into (her|his|their|the) (illness|condition|diagnosis)\b|\b(low|high)[- ]functioning\b|\btoo symptomatic\b"
+    r"|\bdecompensat\w*|\b(manipulative|attention[- ]seeking|treatment[- ]resistant|med[- ]seeking)\b",
     re.IGNORECASE,
 )
 _VOICE_PEER = re.compile(
@@ -150,13 +177,23 @@ class Situation:
         return None
 
 
+_NAMING_A_CATEGORY = re.compile(
+    r"\b(is|isn'?t|would|does) (that|this|it) (count as |be |just |the |a |kind of |considered )*"
+    r"(compliance|monitoring|reporting|med compliance)( \w+)?\b",
+    re.IGNORECASE,
+)
+
+
 def read_situation(text: str) -> Situation:
     """The requester, purpose and voice the question states."""
     text = text.replace("\u2019", "'")
     person_asked = bool(_REQUESTER_PERSON.search(text))
     system_asked = bool(_REQUESTER_SYSTEM.search(text))
     requester = "person" if person_asked and not system_asked else "system" if system_asked and not person_asked else None
-    own, system = bool(_PURPOSE_OWN.search(text)), bool(_PURPOSE_SYSTEM.search(text))
+    # "or is that the compliance stuff peers don't do?" asks about a category; it states no purpose.
+    own, system = bool(_PURPOSE_OWN.search(text)), bool(_PURPOSE_SYSTEM.search(_NAMING_A_CATEGORY.sub(" ", text)))
+    if not system and _PASSING_ON.search(text):
+        system = system_asked or not (person_asked or _MAY_I_PASS_ON.search(text))
     purpose = "own" if own and not system else "system" if system and not own else None
     peer_voice, clinical_voice = bool(_VOICE_PEER.search(text)), bool(_VOICE_CLINICAL.search(text))
     voice = "peer" if peer_voice and not clinical_voice else "clinical" if clinical_voice and not peer_voice else None

@@ -126,3 +126,99 @@ def test_a_depends_entry_with_no_team_in_its_conditions_asks_whether_the_person_
     no = decode_facts(question.choices[1][1])[1]
     ruled = kb.rule(touch, Situation(), no)
     assert ruled.verdict == "out_of_scope" and "asked for or welcomed" in ruled.because
+
+
+def test_a_question_after_a_fact_gets_no_ruling_even_when_it_names_a_domain_word():
+    kb = KnowledgeBase.load()
+    for question in ("whats the difference between parole and probation",
+                     "is it called a 5150 in every state or just california",
+                     "does our EHR have spell check"):
+        answer = kb.answer(question)
+        assert answer.verdict == "unknown" and answer.kind in ("offtopic", "clinical"), question
+    test = kb.answer("is kratom picked up on a standard 12 panel")
+    assert test.kind == "clinical" and test.route.id == "drug-test-facts"
+
+
+def test_a_factual_question_about_the_peer_role_itself_is_still_answered():
+    kb = KnowledgeBase.load()
+    answer = kb.answer("what's the difference between a peer bridger and a discharge planner")
+    assert answer.entry is not None and answer.entry.id == "bridger-transition-role"
+    assert kb.answer("does my boss have to be licensed").entry is not None
+
+
+def test_the_situation_reader_knows_clinical_labels_family_buy_in_and_a_question_about_a_category():
+    from knowledge.situation import read_situation
+
+    assert read_situation("they want my notes to say whether she has insight into her illness").voice == "clinical"
+    assert read_situation("staff want me to sort out which members are too symptomatic to work today").voice == "clinical"
+    assert read_situation("the team wants me to get his parents on board with the treatment plan").purpose == "system"
+    asked = read_situation("he asked me to text him before appointments, it was his idea. or is that compliance stuff?")
+    assert asked.requester == "person" and asked.purpose is None
+    assert read_situation("my supervisor wants me to make sure he takes his meds").purpose == "system"
+    assert read_situation("the pt asked me to sit with her while she calls her sister").requester == "person"
+
+
+def test_asking_whether_to_speak_up_against_a_practice_is_ruled_peer_work():
+    kb = KnowledgeBase.load()
+    answer = kb.answer("can I tell the charge nurse that holding people down in the quiet room does harm?")
+    assert answer.verdict == "in_scope" and answer.entry.id == "questioning-coercive-policy"
+    assert kb.answer("the nurse wants me to help hold a patient down during a restraint").verdict == "out_of_scope"
+
+
+def test_asking_ones_supervisor_for_help_is_peer_work_whatever_the_situation():
+    kb = KnowledgeBase.load()
+    answer = kb.answer("the agency wants me telling my story at every fundraiser and I'm drained. can I talk to my supervisor about it?")
+    assert answer.verdict == "in_scope" and answer.entry.id == "asking-supervisor-for-help"
+
+
+def test_a_group_people_choose_to_come_to_and_a_parent_asking_are_read_as_the_persons_own():
+    from knowledge.situation import read_situation
+
+    assert read_situation("a weekly circle for residents who choose to attend").leaning == "person"
+    assert read_situation("a parent asked me what helped my family").requester == "person"
+
+
+def test_follow_up_calls_after_discharge_turn_on_whose_goal_they_serve():
+    kb = KnowledgeBase.load()
+    assert kb.answer("do peers make follow-up calls to people after they get out of the hospital?").verdict == "depends"
+    assert kb.answer("he asked me to call him the week after he gets discharged to check in").verdict == "in_scope"
+    assert kb.answer("we're measured on 7-day follow-up, so my boss wants me calling every discharge until they book").verdict == "out_of_scope"
+
+
+def test_passing_something_on_turns_on_who_wants_it_passed_on():
+    from knowledge.situation import read_situation
+
+    assert read_situation("the team wants me to tell the nurse what she says in our sessions").purpose == "system"
+    assert read_situation("she asked me to tell her therapist she's had a rough week").leaning == "person"
+    wondering = read_situation("can i let the psychiatrist know what he told me yesterday")
+    assert wondering.requester is None and wondering.purpose is None
+
+
+def test_wanting_a_different_dose_is_not_asking_for_one():
+    assert not DOSING.search("she wants to lower her dose and asked me to help her write questions for her psychiatrist")
+    assert DOSING.search("should he lower his dose of seroquel")
+    assert DOSING.search("is it safe for her to skip a dose")
+
+
+def test_someone_wanting_something_is_read_as_their_own_goal():
+    from knowledge.situation import read_situation
+
+    assert read_situation("someone wants to practice calling her landlord, can i help").purpose == "own"
+    assert read_situation("a member wants to learn to cook for himself").purpose == "own"
+
+
+def test_a_request_added_at_the_end_counts_and_can_i_wants_a_ruling_over_background():
+    from knowledge.situation import read_situation
+
+    assert read_situation("can i sit in on her meeting with the caseworker, she asked").requester == "person"
+    kb = KnowledgeBase.load()
+    assert kb.answer("can i help a member practice what to say to his doctor").kind == "ruling"
+
+
+def test_knowing_someone_from_before_depends_and_if_she_asks_is_her_own_wish():
+    from knowledge.situation import read_situation
+
+    kb = KnowledgeBase.load()
+    answer = kb.answer("a guy i used to party with just got assigned to me as a participant")
+    assert answer.verdict == "depends" and answer.entry.id == "supporting-someone-you-knew-before"
+    assert read_situation("can i pray with her if she asks").purpose == "own"

@@ -45,6 +45,10 @@ VERDICTS = ("in_scope", "out_of_scope", "depends", "unknown", "crisis")
 TUNED_SETS = [HERE.parent.parent / "shared" / "eval" / "scope-dev.jsonl", HERE / "data" / "scope-extra.jsonl"]
 FRESH_SETS = [HERE / "data" / "scope-fresh.jsonl"]
 SEALED_SETS = [HERE / "data" / "scope-sealed.jsonl", HERE / "data" / "scope-sealed-b.jsonl"]
+# Messages written from the 988 Lifeline's warning signs by someone who never
+# saw the distress patterns: 70 from a person in crisis (most said
+# indirectly), 70 near misses (venting idioms, someone else's crisis, the past).
+CRISIS_SET = HERE / "data" / "crisis-fresh.jsonl"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -147,6 +151,14 @@ def main() -> None:
         if path.is_file():
             rows = read_set(path)
             report(path.name, score(rows, lambda q: kb.answer(q).verdict), score(rows, baseline.verdict))
+    if CRISIS_SET.is_file():
+        rows = read_set(CRISIS_SET)
+        found = [kb.answer(r["text"]).verdict == "crisis" for r in rows]
+        crises = sum(r["crisis"] for r in rows)
+        caught = sum(f for f, r in zip(found, rows) if r["crisis"])
+        alarms = sum(f for f, r in zip(found, rows) if not r["crisis"])
+        print(f"{CRISIS_SET.name} ({len(rows)} messages): crisis recall {caught}/{crises}; "
+              f"false crisis alarms {alarms}/{len(rows) - crises}")
     if args.no_latency:
         return
 

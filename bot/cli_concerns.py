@@ -109,8 +109,7 @@ def sweep() -> None:
             click.echo("Asked the running peerbot serve to sweep concerns on its next pass (within ten minutes).")
             return
         replies = await runtime.engine.on_schedule("concern:sweep", {})
-        for reply in replies:
-            await runtime.courier.send(reply)
+        await runtime.courier.send_all(replies)
         sent = await runtime.courier.deliver_due()
         click.echo(f"Swept concerns: {len(replies)} message(s) queued, {sent} delivered.")
 

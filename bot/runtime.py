@@ -31,8 +31,7 @@ class Runtime:
 
     async def run_job(self, kind: str, payload: dict) -> None:
         """A scheduled job is due: let its intent decide, then deliver."""
-        for reply in await self.engine.on_schedule(kind, payload):
-            await self.courier.send(reply)
+        await self.courier.send_all(await self.engine.on_schedule(kind, payload))
         await self.courier.deliver_due()
 
     async def close(self) -> None:

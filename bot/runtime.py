@@ -7,7 +7,6 @@ same way through here, so they all behave alike.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -56,9 +55,3 @@ async def build_runtime(
     schedule.start(paused=not run_schedule)
     return runtime
 
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.value,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )

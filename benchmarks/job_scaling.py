@@ -193,14 +193,49 @@ def copy_db(source: Path, folder: Path) -> Path:
     return folder / "peerbot.db"
 
 
-async def run_stages(db: Path) -> dict[str, tuple[float, int, int]]:
-    """Each stage's seconds, jobs run and messages delivered, on this copy."""
+class Work:
+    """What the store's connection does, counted on its own thread whatever
+    the machine's load: SQL statements, write transactions (a COMMIT, or a
+    write outside a transaction, each one a sync of the log to disk), log
+    checkpoints, and SQLite's virtual-machine instructions (in thousands:
+    a query that scans more rows as the file grows shows up here)."""
+
+    STEP = 1000
+
+    def __init__(self) -> None:
+        self.statements = self.commits = self.checkpoints = self.steps = 0
+
+    def attach(self, conn) -> None:
+        def traced(sql: str) -> None:
+            self.statements += 1
+            head = sql.lstrip()[:20].upper()
+            if head.startswith("COMMIT") or (not conn.in_transaction and head.startswith(("INSERT", "UPDATE", "DELETE"))):
+                self.commits += 1
+            elif "WAL_CHECKPOINT" in head or "wal_checkpoint" in sql[:40]:
+                self.checkpoints += 1
+
+        def stepped() -> int:
+            self.steps += 1
+            return 0
+
+        conn.set_trace_callback(traced)
+        conn.set_progress_handler(stepped, self.STEP)
+
+    def snapshot(self) -> tuple[int, int, int, int]:
+        return self.statements, self.commits, self.checkpoints, self.steps
+
+
+async def run_stages(db: Path) -> dict[str, tuple[float, int, int, tuple[int, ...]]]:
+    """Each stage's seconds, jobs run, messages delivered and the store's
+    work (statements, commits, checkpoints, thousands of VM steps), on this copy."""
     clock = Clock(PROMPTED_AT)
-    out: dict[str, tuple[float, int, int]] = {}
+    out: dict[str, tuple[float, int, int, tuple[int, ...]]] = {}
     with bot_clock.use(clock):
         runtime = await build_runtime(settings_for(db), now=clock)
         try:
             store, schedule = runtime.store, runtime.schedule
+            work = Work()
+            await store.run(lambda: work.attach(store.db.conn))
             jobs = await store.run(store.jobs.all)
             for kind in STAGES:
                 mine = [j for j in jobs if j.kind == kind]
@@ -214,12 +249,14 @@ async def run_stages(db: Path) -> dict[str, tuple[float, int, int]]:
                     clock.current = min(later) + dt.timedelta(minutes=1)
                 due = [j for j in await store.run(store.jobs.due, clock.current, 100000) if j.kind == kind]
                 before = (await store.outbox.counts()).get("delivered", 0)
+                counted = await store.run(work.snapshot)
                 started = time.perf_counter()
                 for job in due:
                     await schedule._run_one(job, clock.current)
                 await drain(runtime)
                 seconds = time.perf_counter() - started
-                out[kind] = (seconds, len(due), (await store.outbox.counts()).get("delivered", 0) - before)
+                done = [b - a for a, b in zip(counted, await store.run(work.snapshot))]
+                out[kind] = (seconds, len(due), (await store.outbox.counts()).get("delivered", 0) - before, tuple(done))
                 jobs = await store.run(store.jobs.all)
         finally:
             await runtime.close()
@@ -241,7 +278,8 @@ def list_in_process(db: Path, rounds: int) -> tuple[float, float, float, int]:
         opened = time.perf_counter() - started
         try:
             started = time.perf_counter()
-            await store.concerns.briefs()
+            # (``listing``: the code before ``briefs``, to measure it with this script)
+            await getattr(store.concerns, "briefs", store.concerns.listing)()
             queried = time.perf_counter() - started
         finally:
             started = time.perf_counter()
@@ -289,13 +327,15 @@ async def run_jobs(root: Path, built: Path, rounds: int, sizes: list[int], conce
             await build_teams(templates[size], size)
             print(f"built {size} teams in {time.perf_counter() - started:.1f} s", flush=True)
     figures: dict[int, dict[str, list[float]]] = {size: {} for size in sizes}
+    work: dict[int, dict[str, tuple[int, ...]]] = {size: {} for size in sizes}
     for n in range(rounds):
         for size in (sizes if n % 2 == 0 else list(reversed(sizes))):
             db = copy_db(templates[size], root / f"run-{size}-{n}")
             stages = await run_stages(db)
-            for kind, (seconds, jobs, sent) in stages.items():
+            for kind, (seconds, jobs, sent, done) in stages.items():
                 figures[size].setdefault(kind, []).append(seconds)
-            print(f"round {n + 1}, {size} teams: " + ", ".join(f"{k} {s:.2f}s ({j} jobs, {m} sent)" for k, (s, j, m) in stages.items()),
+                work[size][kind] = done  # the same in every round
+            print(f"round {n + 1}, {size} teams: " + ", ".join(f"{k} {s:.2f}s ({j} jobs, {m} sent)" for k, (s, j, m, _) in stages.items()),
                   flush=True)
             shutil.rmtree(db.parent)
     print()
@@ -307,6 +347,20 @@ async def run_jobs(root: Path, built: Path, rounds: int, sizes: list[int], conce
         medians = [statistics.median(figures[s][kind]) for s in sizes]
         print(f"{kind:<18}" + "".join(f"{m:>11.3f}s" for m in medians) + f"{medians[-1] / medians[0]:>9.1f}x")
     print(f"(medians of {rounds} interleaved round(s); {PEOPLE} people a team, {concerns} concerns in the same file)")
+    print()
+    print("The store's work per job (whatever the machine's load): statements, commits, checkpoints, thousands of SQLite VM steps")
+    print(f"{'job':<18}" + "".join(f"{f'{s} teams':>30}" for s in sizes) + f"{f'steps {large}/{small}':>16}")
+    for kind in STAGES:
+        if kind not in work[small]:
+            continue
+        cells = []
+        for s in sizes:
+            jobs = max(1, s if kind.startswith(("checkin", "pulse")) else 1)
+            statements, commits, checkpoints, steps = work[s][kind]
+            cells.append(f"{statements / jobs:7.0f} {commits / jobs:5.1f} {checkpoints / jobs:4.1f} {steps / jobs:7.1f}k")
+        ratio = work[large][kind][3] / max(1, work[small][kind][3])
+        print(f"{kind:<18}" + "".join(f"{c:>30}" for c in cells) + f"{ratio:>15.1f}x")
+    print("(per team for the team jobs, per run for the concern jobs)")
     print()
     return templates[large]
 

@@ -306,7 +306,9 @@ def list_subprocess(db: Path, rounds: int) -> tuple[float, float]:
     for _ in range(rounds):
         for args, into in ((["concerns", "list"], listed), (["--help"], bare)):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "bot", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+            # (run from the database's folder: a checkout as the working
+            # folder would put its own ``bot`` ahead of PYTHONPATH's)
+            subprocess.run([sys.executable, "-m", "bot", *args], env=env, check=True, stdout=subprocess.DEVNULL, cwd=db.parent)
             into.append(time.perf_counter() - started)
     return statistics.median(listed), statistics.median(bare)
 

@@ -72,12 +72,15 @@ class Courier:
     async def send(self, reply: Reply, key: str | None = None) -> bool:
         """Queue ``reply`` for delivery (or, if secret, deliver it now).
         Returns False when the key was already queued (nothing new to send)."""
-        return (await self.send_all([reply], key=key))[0]
+        return (await self._send_all([reply], key))[0]
 
-    async def send_all(self, replies: list[Reply], key: str | None = None) -> list[bool]:
+    async def send_all(self, replies: list[Reply]) -> list[bool]:
         """``send`` for each reply, in order; the ones queued between two
         secret ones are written to the outbox in one transaction (a job's
         summaries for a whole team are one commit, not one each)."""
+        return await self._send_all(replies, None)
+
+    async def _send_all(self, replies: list[Reply], key: str | None) -> list[bool]:
         fresh: list[bool] = []
         queued: list[Queued] = []
         for reply in replies:

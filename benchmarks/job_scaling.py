@@ -1,6 +1,6 @@
 """How the scheduled jobs scale with teams, people and concerns.
 
-    python benchmarks/job_scaling.py [--quick] [--rounds 5] [--teams 20,200] [--concerns 10000]
+    python benchmarks/job_scaling.py [--quick] [--rounds 5] [--teams 20,200] [--concerns 10000] [--people 10] [--keep DIR]
 
 Builds one database per size: N teams of ten people (weekly check-ins on
 Wednesdays at 10:00, this week's round prompted and answered by five of
@@ -322,7 +322,8 @@ async def run_jobs(root: Path, built: Path, rounds: int, sizes: list[int], conce
         print(f"built {concerns} concerns in {time.perf_counter() - started:.1f} s", flush=True)
     templates = {}
     for size in sizes:
-        templates[size] = built / f"concerns-{concerns}-teams-{size}" / "peerbot.db"
+        people = "" if PEOPLE == 10 else f"-people-{PEOPLE}"
+        templates[size] = built / f"concerns-{concerns}-teams-{size}{people}" / "peerbot.db"
         if not templates[size].exists():
             started = time.perf_counter()
             copy_db(base, templates[size].parent)
@@ -387,8 +388,10 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--teams", default="20,200", help="comma-separated team counts, smallest first")
     parser.add_argument("--concerns", type=int, default=10000)
+    parser.add_argument("--people", type=int, default=PEOPLE, help="people a team (five of them answer)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="a folder to keep the built databases in and reuse them from (building 10,000 concerns takes minutes)")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
+    PEOPLE = args.people
     main(rounds, [int(s) for s in args.teams.split(",")], args.concerns, 3 if args.quick else 7, args.keep)

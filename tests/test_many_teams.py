@@ -175,3 +175,20 @@ def test_concerns_list_at_many_concerns_is_complete_in_order_and_filters(tmp_pat
     assert [o["ref"] for o in objects] == [ref for ref, _ in raised[-4:]]
     assert set(objects[0]) == {"ref", "category", "state", "named", "created_at", "escalated", "purged"}
     assert runner.invoke(cli, ["concerns", "list", "--limit", "0"], env=env).exit_code != 0
+
+
+async def test_a_large_team_prompted_at_once_gets_one_working_token_each(runtime: Runtime):
+    checkin, ctx = runtime.engine.intent("checkin"), runtime.engine.system_context()
+    await checkin.set_cadence("big", "wed", "10", runtime.settings.timezone, ctx)
+    for p in range(60):
+        await runtime.store.surveys.join("big", "terminal", f"big-{p}")
+    replies = await checkin.prompt("big", ctx)
+    tokens = {r.to.target: c.value for r in replies for c in r.choices if c.action == "checkin:start"}
+    assert len(tokens) == 60 and len(set(tokens.values())) == 60
+    for token in tokens.values():
+        assert (await runtime.store.surveys.check_token(token)).team == "big"
+    assert await checkin.prompt("big", ctx) == []  # everyone has this week's already
+    [rnd] = await runtime.store.surveys.open_rounds(team="big")
+    states = await runtime.store.run(lambda: runtime.store.db.execute(
+        "select state, count(*) from survey_tokens where round_id = ? group by state", [rnd.id]).fetchall())
+    assert dict(states) == {"sent": 60}

@@ -192,3 +192,20 @@ async def test_a_large_team_prompted_at_once_gets_one_working_token_each(runtime
     states = await runtime.store.run(lambda: runtime.store.db.execute(
         "select state, count(*) from survey_tokens where round_id = ? group by state", [rnd.id]).fetchall())
     assert dict(states) == {"sent": 60}
+
+
+async def test_the_team_gets_the_same_trend_chart_as_the_supervisors(runtime: Runtime, clock: Clock):
+    from tests.test_checkins import check_in, person, team
+
+    for energy in ("2", "4"):
+        members = await team(runtime, 5)
+        for chat in members:
+            await check_in(chat, energy=energy)
+            await chat.say("Send")
+        await person(runtime, "u-root").say("/checkins close north")
+        clock.advance(days=7)
+    post = feed(runtime)[-1]
+    assert post["image"]["alt"].startswith("Trend over 2 rounds")
+    for n in range(5):
+        pictures = [m for m in runtime.courier.local.take_unseen(f"u-{n}") if "check-in picture is in" in m["text"]]
+        assert pictures[-1]["image"] == post["image"]

@@ -3,9 +3,10 @@
     python benchmarks/job_scaling.py [--quick] [--rounds 5] [--teams 20,200] [--concerns 10000] [--people 10] [--keep DIR]
 
 Builds one database per size: N teams of ten people (weekly check-ins on
-Wednesdays at 10:00, this week's round prompted and answered by five of
-each team, a co-optation pulse running for each team, also answered by
-five), and in the same file 10,000 concerns (most resolved long ago, some
+Wednesdays at 10:00; last week's round and a first co-optation pulse
+answered by five of each team and closed, so this week's summaries carry a
+trend chart; this week's round prompted and answered by five, and a second
+pulse running, also answered by five), and in the same file 10,000 concerns (most resolved long ago, some
 acknowledged or taken, 50 fresh ones waiting with their escalation jobs),
 each posted once to the supervisors' channel of the terminal platform.
 
@@ -46,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 from bot import clock as bot_clock
@@ -58,6 +58,7 @@ UTC = dt.timezone.utc
 # prompts on Wednesday 25 November 2026 and closes on Monday 30 November.
 BUILT_AT = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 PROMPTED_AT = dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+LAST_WEEK = PROMPTED_AT - dt.timedelta(days=7)
 PEOPLE = 10
 ANSWERING = 5
 FRESH_CONCERNS = 50
@@ -148,13 +149,33 @@ async def build_concerns(db: Path, count: int) -> None:
 
 
 async def build_teams(db: Path, teams: int) -> None:
-    """``teams`` teams of ten on the same file, prompted and answered this week, with a pulse each."""
+    """``teams`` teams of ten on the same file, with last week's check-in and
+    a first pulse closed (so this week's summaries carry a trend chart), and
+    this week's check-in prompted and answered, with a second pulse running."""
     from intents.surveying import note_sizes
     from knowledge.instruments import ItemKind, load_instruments
 
     instruments = load_instruments()
     rng = random.Random(teams)
-    clock = Clock(BUILT_AT)
+    clock = Clock(LAST_WEEK - dt.timedelta(hours=1))
+
+    async def ask_and_answer(days: str) -> None:
+        for t in range(teams):
+            team = f"team-{t:03d}"
+            for instrument_id, replies in (("checkin", await checkin.prompt(team, ctx)),
+                                           ("co-optation", await pulse.start(team, "co-optation", days, None, ctx))):
+                instrument = instruments[instrument_id]
+                for token in tokens_of(replies)[:ANSWERING]:
+                    answers = {item.id: (rng.randint(item.scale.min, item.scale.max) if item.kind is ItemKind.scale
+                                         else "a note " * rng.randint(0, 10)) for item in instrument.items}
+                    await surveys.redeem(token, answers, note_sizes(instrument), together=ANSWERING)
+
+    async def run_due(kind: str) -> None:
+        for job in await runtime.store.run(runtime.store.jobs.due, clock.current, 100000):
+            if job.kind == kind:
+                await runtime.schedule._run_one(job, clock.current)
+        await drain(runtime)
+
     with bot_clock.use(clock):
         runtime = await build_runtime(settings_for(db), now=clock)
         try:
@@ -165,21 +186,18 @@ async def build_teams(db: Path, teams: int) -> None:
                 await checkin.set_cadence(team, "wed", "10", "UTC", ctx)
                 for p in range(PEOPLE):
                     await surveys.join(team, "terminal", f"{team}-p{p}")
+            clock.current = LAST_WEEK
+            await ask_and_answer("1")
+            clock.current = LAST_WEEK + dt.timedelta(hours=12, minutes=1)
+            await run_due("pulse:remind")
+            clock.current = LAST_WEEK + dt.timedelta(days=1, minutes=1)
+            await run_due("pulse:close")
+            clock.current = dt.datetime(2026, 11, 23, 8, 1, tzinfo=UTC)  # last week's close
+            await run_due("checkin:close")
             clock.current = PROMPTED_AT
-            for t in range(teams):
-                team = f"team-{t:03d}"
-                for instrument_id, replies in (("checkin", await checkin.prompt(team, ctx)),
-                                               ("co-optation", await pulse.start(team, "co-optation", "5", None, ctx))):
-                    instrument = instruments[instrument_id]
-                    for token in tokens_of(replies)[:ANSWERING]:
-                        answers = {item.id: (rng.randint(item.scale.min, item.scale.max) if item.kind is ItemKind.scale
-                                             else "a note " * rng.randint(0, 10)) for item in instrument.items}
-                        await surveys.redeem(token, answers, note_sizes(instrument), together=ANSWERING)
+            await ask_and_answer("5")
             # The prompt jobs of this week run (nobody new to send to) and plan next week's.
-            for job in await runtime.store.run(runtime.store.jobs.due, PROMPTED_AT, 100000):
-                if job.kind == "checkin:prompt":
-                    await runtime.schedule._run_one(job, PROMPTED_AT)
-            await drain(runtime)
+            await run_due("checkin:prompt")
         finally:
             await runtime.close()
 
@@ -225,9 +243,24 @@ class Work:
         return self.statements, self.commits, self.checkpoints, self.steps
 
 
+def warm_charts() -> None:
+    """Import matplotlib and draw one figure, as a running bot has done
+    before its first weekly close: not the jobs' work, paid once a process."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+
+
 async def run_stages(db: Path) -> dict[str, tuple[float, int, int, tuple[int, ...]]]:
     """Each stage's seconds, jobs run, messages delivered and the store's
     work (statements, commits, checkpoints, thousands of VM steps), on this copy."""
+    warm_charts()
     clock = Clock(PROMPTED_AT)
     out: dict[str, tuple[float, int, int, tuple[int, ...]]] = {}
     with bot_clock.use(clock):
@@ -323,7 +356,7 @@ async def run_jobs(root: Path, built: Path, rounds: int, sizes: list[int], conce
     templates = {}
     for size in sizes:
         people = "" if PEOPLE == 10 else f"-people-{PEOPLE}"
-        templates[size] = built / f"concerns-{concerns}-teams-{size}{people}" / "peerbot.db"
+        templates[size] = built / f"concerns-{concerns}-teams-{size}{people}-with-last-week" / "peerbot.db"
         if not templates[size].exists():
             started = time.perf_counter()
             copy_db(base, templates[size].parent)

@@ -9,20 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.runtime import Runtime
+    from bot.store import Store
 
 T = TypeVar("T")
 
 
 def load_settings_or_exit(**overrides: object) -> "Settings":
-    from bot.config import ConfigError, load_settings
-    from bot.runtime import configure_logging
+    from bot.config import ConfigError, configure_logging, load_settings
 
     try:
         settings = load_settings(**overrides)
@@ -37,16 +37,31 @@ def load_settings_or_exit(**overrides: object) -> "Settings":
 def with_runtime(work: Callable[["Runtime"], Awaitable[T]]) -> T:
     """Open the store, build the engine, run ``work``, and always close up."""
     from bot.runtime import build_runtime
+
+    return _run_with(build_runtime, lambda runtime: runtime.close(), lambda runtime, _: work(runtime))
+
+
+def with_store(work: Callable[["Store", "Settings"], Awaitable[T]]) -> T:
+    """Open only the store, run ``work`` with it and the settings, and always
+    close it: for commands that only read the store (nothing to build: no
+    engine, intents or platforms, so they start quickly)."""
+    from bot.store import Store
+
+    return _run_with(lambda settings: Store.open(settings.db), lambda store: store.close(), work)
+
+
+def _run_with(opener: Callable[["Settings"], Awaitable[Any]], closer: Callable[[Any], Awaitable[None]],
+              work: Callable[[Any, "Settings"], Awaitable[T]]) -> T:
     from bot.store import StoreError
 
     settings = load_settings_or_exit()
 
     async def main() -> T:
-        runtime = await build_runtime(settings)
+        opened = await opener(settings)
         try:
-            return await work(runtime)
+            return await work(opened, settings)
         finally:
-            await runtime.close()
+            await closer(opened)
 
     try:
         return asyncio.run(main())

@@ -23,8 +23,7 @@ async def _deliver(runtime: "Runtime", replies: list["Reply"]) -> None:
     for reply in replies:
         if reply.to.kind == "here":
             click.echo(reply.text)
-        else:
-            await runtime.courier.send(reply)
+    await runtime.courier.send_all([r for r in replies if r.to.kind != "here"])
     await runtime.courier.deliver_due()
 
 

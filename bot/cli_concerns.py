@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli import cli, load_settings_or_exit, with_runtime
+from bot.cli import cli, load_settings_or_exit, with_runtime, with_store
 
 if TYPE_CHECKING:
+    from bot.config import Settings
     from bot.runtime import Runtime
+    from bot.store import Store
 
 
 @cli.group()
@@ -24,27 +26,31 @@ def concerns() -> None:
 @concerns.command(name="list")
 @click.option("--open", "open_only", is_flag=True, help="Only concerns not yet resolved.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line (no text, no reporter).")
-def list_concerns(open_only: bool, as_json: bool) -> None:
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the N most recently raised.")
+def list_concerns(open_only: bool, as_json: bool, limit: int | None) -> None:
     """Concerns, oldest first: reference, category, state, when raised."""
     from intents.concern_text import CATEGORIES, when
 
-    async def work(runtime: "Runtime") -> None:
-        rows = await runtime.store.concerns.listing(open_only=open_only)
+    async def work(store: "Store", settings: "Settings") -> None:
+        rows = await store.concerns.briefs(open_only=open_only, limit=limit)
         if not rows:
             click.echo("No open concerns." if open_only else "No concerns yet.")
             return
+        lines = []
         for row in rows:
-            brief = {
-                "ref": row["ref"], "category": row["category"], "state": row["state"], "named": bool(row["named"]),
-                "created_at": row["created_at"], "escalated": bool(row["escalated_at"]), "purged": bool(row["purged_at"]),
-            }
             if as_json:
-                click.echo(json.dumps(brief))
+                lines.append(json.dumps({
+                    "ref": row.ref, "category": row.category, "state": row.state, "named": bool(row.named),
+                    "created_at": row.created_at, "escalated": bool(row.escalated_at), "purged": bool(row.purged_at),
+                }))
                 continue
-            flags = [f for f, on in (("named", row["named"]), ("anonymous", not row["named"]), ("escalated", row["escalated_at"]), ("text purged", row["purged_at"])) if on]
-            click.echo(f"{row['ref']}  {CATEGORIES.get(row['category'], row['category']):<28} {row['state']:<12} {when(row['created_at'], runtime.settings.timezone)}  ({', '.join(flags)})")
+            flags = ", ".join(f for f, on in (("named", row.named), ("anonymous", not row.named), ("escalated", row.escalated_at),
+                                              ("text purged", row.purged_at)) if on)
+            lines.append(f"{row.ref}  {CATEGORIES.get(row.category, row.category):<28} {row.state:<12} "
+                         f"{when(row.created_at, settings.timezone)}  ({flags})")
+        click.echo("\n".join(lines))  # one write, not one a line
 
-    with_runtime(work)
+    with_store(work)
 
 
 @concerns.command()
@@ -109,8 +115,7 @@ def sweep() -> None:
             click.echo("Asked the running peerbot serve to sweep concerns on its next pass (within ten minutes).")
             return
         replies = await runtime.engine.on_schedule("concern:sweep", {})
-        for reply in replies:
-            await runtime.courier.send(reply)
+        await runtime.courier.send_all(replies)
         sent = await runtime.courier.deliver_due()
         click.echo(f"Swept concerns: {len(replies)} message(s) queued, {sent} delivered.")
 

@@ -8,6 +8,7 @@ not a Python developer.
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -271,3 +272,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc)) from None
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.value,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -27,6 +27,7 @@ from bot.channels.base import Address, DeliveryError, PlatformChannel
 from bot.channels.local import LocalPlatform
 from bot.model import Reply
 from bot.store import Store
+from bot.store.outbox import Delivered, Queued
 from intents.base import utc_now
 
 log = logging.getLogger(__name__)
@@ -71,14 +72,35 @@ class Courier:
     async def send(self, reply: Reply, key: str | None = None) -> bool:
         """Queue ``reply`` for delivery (or, if secret, deliver it now).
         Returns False when the key was already queued (nothing new to send)."""
-        channel, address = self.route(reply)
-        if reply.secret:
-            await self._send_secret(channel, address, reply)
-            return True
-        fresh = await self.store.outbox.enqueue(
-            key or reply.dedupe or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"), self.now(),
-            post_key=reply.key, coarse_at=reply.recorded_at,
-        )
+        return (await self._send_all([reply], key))[0]
+
+    async def send_all(self, replies: list[Reply]) -> list[bool]:
+        """``send`` for each reply, in order; the ones queued between two
+        secret ones are written to the outbox in one transaction (a job's
+        summaries for a whole team are one commit, not one each)."""
+        return await self._send_all(replies, None)
+
+    async def _send_all(self, replies: list[Reply], key: str | None) -> list[bool]:
+        fresh: list[bool] = []
+        queued: list[Queued] = []
+        for reply in replies:
+            channel, address = self.route(reply)
+            if reply.secret:
+                fresh += await self._queue(queued)
+                await self._send_secret(channel, address, reply)
+                fresh.append(True)
+                continue
+            queued.append(Queued(
+                key or reply.dedupe or uuid.uuid4().hex, channel.name, address.kind, address.id, reply.model_dump(mode="json"),
+                self.now(), post_key=reply.key, coarse_at=reply.recorded_at,
+            ))
+        return fresh + await self._queue(queued)
+
+    async def _queue(self, queued: list[Queued]) -> list[bool]:
+        if not queued:
+            return []
+        fresh = await self.store.outbox.enqueue_many(list(queued))
+        queued.clear()
         self._wake.set()
         return fresh
 
@@ -104,43 +126,53 @@ class Courier:
 
         Passes may overlap (the courier's own loop, a scheduled job, a
         command, another process): each item is claimed by one guarded write
-        before it is sent, so only one of them sends it."""
+        before it is sent, so only one of them sends it. A delivery is marked
+        delivered in the same write that claims the next one (or at the end
+        of the pass), so each costs one commit."""
         sent = 0
-        for item in await self.store.outbox.due(self.now()):
-            channel = self.channels.get(item.via) or (self.local if item.via == self.local.name else None)
-            if channel is None:
-                continue  # that platform isn't running in this process
-            now = self.now()
-            if not await self.store.outbox.claim(item.id, now, now + SEND_LEASE):
-                continue  # another pass has it
-            address = Address(kind=item.address_kind, id=item.address_id)
-            reply = Reply.model_validate(item.reply)
-            try:
-                # A send that was tried before may have reached the platform
-                # even though it failed here (a timeout after the platform
-                # accepted it, a crash before the outbox heard back): ask
-                # before sending it again. A keyed post always asks (below).
-                if reply.key is None and (item.state == "sending" or item.attempts > 0):
-                    ref = await channel.find_posted(address, item.key)
-                    if ref is not None:
-                        await self.store.outbox.mark_delivered(item.id, ref)
-                        continue
-                ref = await self._post_or_update(channel, address, reply, item.key)
-            except DeliveryError as exc:
-                await self._failed(item.id, item.attempts + 1, exc, address, channel.name)
-                continue
-            except Exception as exc:  # a platform bug must not stop the outbox
-                log.exception("delivery on %s raised", channel.name)
-                await self._failed(item.id, item.attempts + 1, DeliveryError(exc.__class__.__name__), address, channel.name)
-                continue
-            await self.store.outbox.mark_delivered(item.id, ref)
-            sent += 1
+        settle: list[Delivered] = []
+        try:
+            for item in await self.store.outbox.due(self.now()):
+                channel = self.channels.get(item.via) or (self.local if item.via == self.local.name else None)
+                if channel is None:
+                    continue  # that platform isn't running in this process
+                now = self.now()
+                claimed = await self.store.outbox.claim(item.id, now, now + SEND_LEASE, settle=settle)
+                settle = []
+                if not claimed:
+                    continue  # another pass has it
+                address = Address(kind=item.address_kind, id=item.address_id)
+                reply = Reply.model_validate(item.reply)
+                try:
+                    # A send that was tried before may have reached the platform
+                    # even though it failed here (a timeout after the platform
+                    # accepted it, a crash before the outbox heard back): ask
+                    # before sending it again. A keyed post always asks (below).
+                    if reply.key is None and (item.state == "sending" or item.attempts > 0):
+                        ref = await channel.find_posted(address, item.key)
+                        if ref is not None:
+                            settle.append(Delivered(item.id, ref))
+                            continue
+                    done = await self._post_or_update(channel, address, reply, item.id, item.key)
+                except DeliveryError as exc:
+                    await self._failed(item.id, item.attempts + 1, exc, address, channel.name)
+                    continue
+                except Exception as exc:  # a platform bug must not stop the outbox
+                    log.exception("delivery on %s raised", channel.name)
+                    await self._failed(item.id, item.attempts + 1, DeliveryError(exc.__class__.__name__), address, channel.name)
+                    continue
+                settle.append(done)
+                sent += 1
+        finally:
+            # What was sent is marked even if the pass stops here (a claim
+            # that failed rolled its marks back with it).
+            await self.store.outbox.settle(settle)
         return sent
 
-    async def _post_or_update(self, channel: PlatformChannel, address: Address, reply: Reply, outbox_key: str) -> str:
+    async def _post_or_update(self, channel: PlatformChannel, address: Address, reply: Reply, item_id: int, outbox_key: str) -> Delivered:
         if reply.key is None:
             # The outbox key rides along so find_posted can spot a repeat.
-            return await channel.post(address, reply.model_copy(update={"key": outbox_key}))
+            return Delivered(item_id, await channel.post(address, reply.model_copy(update={"key": outbox_key})))
         ref = await self.store.outbox.posted_ref(channel.name, address.kind, address.id, reply.key)
         if ref is None:
             ref = await channel.find_posted(address, reply.key)
@@ -148,8 +180,7 @@ class Courier:
             ref = await channel.post(address, reply)
         else:
             await channel.update(address, ref, reply)
-        await self.store.outbox.remember_posted(channel.name, address.kind, address.id, reply.key, ref, apart=reply.recorded_at is not None)
-        return ref
+        return Delivered(item_id, ref, posted=(channel.name, address.kind, address.id, reply.key), apart=reply.recorded_at is not None)
 
     async def _failed(self, item_id: int, attempts: int, exc: DeliveryError, address: Address, via: str) -> None:
         if not exc.retry:

@@ -7,7 +7,6 @@ same way through here, so they all behave alike.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,8 +30,7 @@ class Runtime:
 
     async def run_job(self, kind: str, payload: dict) -> None:
         """A scheduled job is due: let its intent decide, then deliver."""
-        for reply in await self.engine.on_schedule(kind, payload):
-            await self.courier.send(reply)
+        await self.courier.send_all(await self.engine.on_schedule(kind, payload))
         await self.courier.deliver_due()
 
     async def close(self) -> None:
@@ -57,9 +55,3 @@ async def build_runtime(
     schedule.start(paused=not run_schedule)
     return runtime
 
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.value,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )

@@ -430,7 +430,9 @@ class Checkin(Intent):
         replies = [to_supervisors(ctx, for_supervisors, key=f"checkin:summary:{rnd.id}")]
         if row["released"]:
             # The team sees the same numbers (notes stay with supervisors).
-            for_team = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=False)
+            # The team sees the same chart, drawn once.
+            for_team = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=False, draw=False)
+            for_team = for_team.model_copy(update={"image": for_supervisors.image})
             for member in await ctx.store.surveys.members(rnd.team):
                 replies.append(for_team.model_copy(update={
                     "text": "Your team's check-in picture is in. Thank you to everyone who took part.\n\n" + for_team.text,

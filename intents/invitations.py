@@ -21,19 +21,19 @@ RESOURCE = "survey-invitations"
 
 class HeldInvitations:
     def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str, str], str] = {}
+        # round id -> (via, user) -> token: a round's are forgotten at once
+        self._tokens: dict[str, dict[tuple[str, str], str]] = {}
 
     def keep(self, round_id: str, issued: dict[tuple[str, str], str]) -> None:
-        for (via, user), token in issued.items():
-            self._tokens[(round_id, via, user)] = token
+        if issued:
+            self._tokens.setdefault(round_id, {}).update(issued)
 
     def token(self, round_id: str, via: str, user: str) -> str | None:
-        return self._tokens.get((round_id, via, user))
+        return self._tokens.get(round_id, {}).get((via, user))
 
     def forget_round(self, round_id: str) -> None:
         """A closed round's tokens can't be answered any more."""
-        for key in [k for k in self._tokens if k[0] == round_id]:
-            del self._tokens[key]
+        self._tokens.pop(round_id, None)
 
 
 def held(ctx: Context) -> HeldInvitations:

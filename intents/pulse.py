@@ -344,7 +344,9 @@ class Pulse(Intent):
         for_supervisors = await self.render(instrument, rnd.team, rows, ctx, for_team=False)
         replies = [to_supervisors(ctx, for_supervisors, key=f"pulse:summary:{rnd.id}")]
         if row["released"]:
-            for_team = await self.render(instrument, rnd.team, rows, ctx, for_team=True)
+            # The team sees the same chart, drawn once.
+            for_team = await self.render(instrument, rnd.team, rows, ctx, for_team=True, draw=False)
+            for_team = for_team.model_copy(update={"image": for_supervisors.image})
             for member in await ctx.store.surveys.members(rnd.team):
                 replies.append(for_team.model_copy(update={
                     "to": Destination.user(member.user_id, via=member.via),
@@ -361,7 +363,8 @@ class Pulse(Intent):
             return Reply(text=f"No {instrument.title} has closed yet for the {team} team.")
         return await self.render(instrument, team, rows, ctx, for_team=False)
 
-    async def render(self, instrument: Instrument, team: str, rows: list[dict[str, Any]], ctx: Context, *, for_team: bool) -> Reply:
+    async def render(self, instrument: Instrument, team: str, rows: list[dict[str, Any]], ctx: Context, *, for_team: bool,
+                     draw: bool = True) -> Reply:
         assert instrument.index is not None
         latest = rows[-1]
         heading = f"{instrument.title.capitalize()}, {team} team, {_day(latest['label'])}"
@@ -405,7 +408,7 @@ class Pulse(Intent):
             lines.append(f"• {item.text}")
             lines.append("    " + " · ".join(f"{item.scale.labels[int(p)]}: {n}" for p, n in counts.items()))
         image = None
-        if len(released) >= 2:
+        if draw and len(released) >= 2:
             from intents.survey_charts import trend_chart
 
             series = {instrument.index.title: [r["summary"]["index"]["overall"] for r in released]}

@@ -272,8 +272,11 @@ def _change(now: float | None, before: float | None) -> str:
     return f" ({'up' if diff > 0 else 'down'} {abs(diff):.1f} since last time)"
 
 
-def render_summary(instrument: Instrument, team: str, rows: list[dict[str, Any]], min_group: int, *, with_notes: bool) -> Reply:
-    """The text (and trend chart) for the latest closed round in ``rows``."""
+def render_summary(instrument: Instrument, team: str, rows: list[dict[str, Any]], min_group: int, *, with_notes: bool,
+                   draw: bool = True) -> Reply:
+    """The text (and trend chart) for the latest closed round in ``rows``;
+    ``draw=False`` leaves the chart out (a caller that has it already: it
+    takes a tenth of a second to draw, per team, at every close)."""
     latest = rows[-1]
     from intents.survey_charts import round_name
 
@@ -297,7 +300,7 @@ def render_summary(instrument: Instrument, team: str, rows: list[dict[str, Any]]
         lines += ["", "Notes for peer supervisors (word for word, in random order):", *[f"• \"{n}\"" for n in summary["notes"]]]
     image = None
     released = [r for r in rows if r["released"]]
-    if len(released) >= 2:
+    if draw and len(released) >= 2:
         from intents.survey_charts import trend_chart
 
         image = trend_chart(instrument, team, released)

@@ -14,11 +14,19 @@ def _moment(value: str | dt.datetime, tz: str) -> dt.datetime:
     return moment.astimezone(ZoneInfo(tz))
 
 
+# English names, as strftime's %a and %b give them (Python never changes
+# the C locale on its own), without its cost: a list of thousands of
+# concerns spells out a time on every line.
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def spoken_time(value: str | dt.datetime, tz: str) -> str:
     """A moment in ``tz``: "Tue Nov 24, 2:05 PM EST"."""
     local = _moment(value, tz)
     hour = local.hour % 12 or 12
-    return f"{local:%a %b} {local.day}, {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} {local:%Z}"
+    return (f"{DAYS[local.weekday()]} {MONTHS[local.month - 1]} {local.day}, {hour}:{local.minute:02d} "
+            f"{'AM' if local.hour < 12 else 'PM'} {local.tzname() or ''}")
 
 
 def spoken_day(value: str | dt.date | dt.datetime, tz: str | None = None) -> str:

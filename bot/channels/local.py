@@ -38,6 +38,9 @@ class LocalPlatform:
         self._read: list[dict[str, Any]] = []
         self._read_upto = 0
         self._read_identity: tuple[int, int] | None = None
+        # (target, key) -> ref of the first post with that key there, kept
+        # as the records are read, so find_posted is a lookup, not a scan.
+        self._posted: dict[tuple[str, str], str] = {}
 
     def reaches(self, channel_name: str) -> bool:
         return True
@@ -49,21 +52,30 @@ class LocalPlatform:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _records(self) -> list[dict[str, Any]]:
+        self._catch_up()
+        return list(self._read)
+
+    def _catch_up(self) -> None:
+        """Parse the lines appended since the last read (by this process or another)."""
         if not self.path.is_file():
-            self._read, self._read_upto, self._read_identity = [], 0, None
-            return []
+            self._read, self._read_upto, self._read_identity, self._posted = [], 0, None, {}
+            return
         with self.path.open("rb") as fh:
             fcntl.flock(fh, fcntl.LOCK_SH)
             stat = self.path.stat()
             identity = (stat.st_dev, stat.st_ino)
             if identity != self._read_identity or stat.st_size < self._read_upto:
-                self._read, self._read_upto, self._read_identity = [], 0, identity  # a new or replaced file
+                # a new or replaced file
+                self._read, self._read_upto, self._read_identity, self._posted = [], 0, identity, {}
             fh.seek(self._read_upto)
             tail = fh.read()
         complete = tail[: tail.rfind(b"\n") + 1]  # a line still being written waits for the next read
-        self._read += [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
+        fresh = [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
+        for record in fresh:
+            if record["op"] == "post" and record.get("key") is not None:
+                self._posted.setdefault((record["target"], record["key"]), record["ref"])
+        self._read += fresh
         self._read_upto += len(complete)
-        return list(self._read)
 
     async def post(self, address: Address, reply: Reply, seen: bool = False) -> str:
         ref = uuid.uuid4().hex[:12]
@@ -76,10 +88,8 @@ class LocalPlatform:
         self._append({"op": "update", "ref": ref, "kind": address.kind, "target": address.id, "reply": reply.describe()})
 
     async def find_posted(self, address: Address, key: str) -> str | None:
-        for record in self._records():
-            if record["op"] == "post" and record.get("key") == key and record["target"] == address.id:
-                return record["ref"]
-        return None
+        self._catch_up()
+        return self._posted.get((address.id, key))
 
     def feed(self, address: Address) -> list[dict[str, Any]]:
         """Messages at ``address``, oldest first, each as last edited."""

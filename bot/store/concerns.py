@@ -59,7 +59,7 @@ import hashlib
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from bot.store.core import Store
@@ -181,6 +181,18 @@ def _update_concern(
         if cursor.rowcount == 1:
             return shelf
     return None
+
+
+class Brief(NamedTuple):
+    """One line of the concerns list."""
+
+    ref: str
+    category: str
+    state: str
+    named: int
+    created_at: str
+    escalated_at: str | None
+    purged_at: str | None
 
 
 def new_ref() -> str:
@@ -391,6 +403,21 @@ class Concerns:
         def read() -> list[dict[str, Any]]:
             where = f"state in ('held', {', '.join(repr(s) for s in OPEN_STATES)})" if open_only else None
             return list(self._store.db[EVERY_CONCERN].rows_where(where, order_by="created_at, ref"))
+
+        return await self._store.run(read)
+
+    async def briefs(self, open_only: bool = False, limit: int | None = None) -> list["Brief"]:
+        """What ``peerbot concerns list`` shows of each concern (no text, no
+        reporter), oldest first: only those columns, as tuples, so a list
+        of thousands is one quick query. ``limit``: only the most recent."""
+
+        def read() -> list[Brief]:
+            where = f" where state in ('held', {', '.join(repr(s) for s in OPEN_STATES)})" if open_only else ""
+            sql = f"select {', '.join(Brief._fields)} from {EVERY_CONCERN}{where}"
+            if limit is None:
+                return [Brief._make(row) for row in self._store.db.execute(f"{sql} order by created_at, ref")]
+            newest = self._store.db.execute(f"{sql} order by created_at desc, ref desc limit ?", [limit]).fetchall()
+            return [Brief._make(row) for row in reversed(newest)]
 
         return await self._store.run(read)
 

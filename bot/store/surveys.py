@@ -498,6 +498,9 @@ class Surveys:
                 open_now = self._db.execute("select 1 from survey_rounds where id = ? and status = 'open'", [round_id]).fetchone()
                 if not open_now:
                     return issued
+                # The round's free slots, read once (the write lock is held:
+                # nobody else takes one meanwhile); each one filled leaves it.
+                free = [r[0] for r in self._db.execute("select id from survey_tokens where round_id = ? and state = 'free'", [round_id])]
                 for via, user_id in people:
                     sent = self._db.execute(
                         "update survey_eligible set sent = 1 where round_id = ? and via = ? and user_id = ? and sent = 0",
@@ -507,8 +510,7 @@ class Surveys:
                         continue  # already sent, or not on the team when the round opened
                     token = secrets.token_urlsafe(18)
                     self._fill_slot(
-                        "select id from survey_tokens where round_id = ? and state = 'free'", [round_id],
-                        "update survey_tokens set token_hash = ?, state = 'sent' where id = ? and state = 'free'", [token_hash(token)],
+                        free, "update survey_tokens set token_hash = ?, state = 'sent' where id = ? and state = 'free'", [token_hash(token)],
                     )
                     issued[(via, user_id)] = token
             if issued:
@@ -530,10 +532,11 @@ class Surveys:
             "select 1 from survey_eligible where round_id = ? and via = ? and user_id = ?", [round_id, via, user_id]
         ).fetchone() is not None)
 
-    def _fill_slot(self, free_sql: str, free_args: list[Any], fill_sql: str, fill_args: list[Any]) -> None:
-        """Write into a slot chosen uniformly at random among the free ones
-        (guarded: a slot taken meanwhile is skipped and another drawn)."""
-        free = [r[0] for r in self._db.execute(free_sql, free_args)]
+    def _fill_slot(self, free: list[int], fill_sql: str, fill_args: list[Any]) -> None:
+        """Write into a slot chosen uniformly at random among the free ones,
+        ``free``, and take it out of that list (guarded: a slot found taken
+        is dropped and another drawn). A batch reads the free slots once, not
+        once a person, so sending to a team of n is not n * n reads."""
         while free:
             slot = free.pop(_RANDOM.randrange(len(free)))
             if self._db.execute(fill_sql, [*fill_args, slot]).rowcount == 1:

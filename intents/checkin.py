@@ -426,12 +426,12 @@ class Checkin(Intent):
         row = closing.row
         rows = await ctx.store.surveys.summaries(rnd.team, "checkin")
         rows = [r for r in rows if r["label"] <= row["label"]]
-        for_supervisors = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=True)
+        for_supervisors = await render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=True)
         replies = [to_supervisors(ctx, for_supervisors, key=f"checkin:summary:{rnd.id}")]
         if row["released"]:
             # The team sees the same numbers (notes stay with supervisors).
             # The team sees the same chart, drawn once.
-            for_team = render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=False, draw=False)
+            for_team = await render_summary(instrument, rnd.team, rows, ctx.settings.min_group, with_notes=False, draw=False)
             for_team = for_team.model_copy(update={"image": for_supervisors.image})
             for member in await ctx.store.surveys.members(rnd.team):
                 replies.append(for_team.model_copy(update={
@@ -518,7 +518,7 @@ class Checkin(Intent):
         rows = await ctx.store.surveys.summaries(team, "checkin")
         if not rows:
             return Reply(text=f"No check-in week has closed yet for the {team} team.")
-        return render_summary(self.instrument(ctx), team, rows, ctx.settings.min_group, with_notes=True)
+        return await render_summary(self.instrument(ctx), team, rows, ctx.settings.min_group, with_notes=True)
 
     async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:
         memberships = await ctx.store.surveys.memberships(msg.channel, msg.user)

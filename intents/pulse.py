@@ -12,6 +12,7 @@ the next pulse shows whether that sign moved.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shlex
 from typing import Any
@@ -413,7 +414,7 @@ class Pulse(Intent):
 
             series = {instrument.index.title: [r["summary"]["index"]["overall"] for r in released]}
             series.update({title: [r["summary"]["index"]["signs"].get(sign) for r in released] for sign, title in instrument.signs.items()})
-            image = trend_chart(instrument, team, released, series=series)
+            image = await asyncio.to_thread(trend_chart, instrument, team, released, series=series)
         if for_team:
             lines.insert(0, f"Your team's {instrument.title} results are in. Thank you to everyone who took part.\n")
         return Reply(text="\n".join(lines), image=image)

@@ -18,12 +18,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import threading
 from typing import Any
 
 from bot.model import Image
 from knowledge.instruments import Instrument
 
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+# One chart at a time across worker threads: matplotlib's text and font
+# caches are shared, and a close of many teams draws one chart per team.
+_DRAWING = threading.Lock()
 
 
 def round_name(label: str) -> str:
@@ -55,17 +59,23 @@ def _x_labels(rows: list[dict[str, Any]]) -> list[str]:
 def trend_chart(instrument: Instrument, team: str, rows: list[dict[str, Any]], series: dict[str, list[float | None]] | None = None) -> Image:
     """The trend across released rounds as a PNG: per-question panels for a
     check-in, or the given 0-100 ``series`` (a pulse's index and signs)."""
-    import matplotlib
+    with _DRAWING:
+        return _draw(instrument, team, rows, series)
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+
+def _draw(instrument: Instrument, team: str, rows: list[dict[str, Any]], series: dict[str, list[float | None]] | None) -> Image:
+    # The figure's own API, never pyplot's shared state: charts are drawn in
+    # worker threads (a tenth of a second each, kept off the event loop), and
+    # each figure is its own.
+    from matplotlib.figure import Figure
 
     labels = _x_labels(rows)
     positions = list(range(len(rows)))
     title = f"{instrument.title.capitalize()}: {team} team"
     if series is None:
         items = instrument.scale_items()
-        fig, axes = plt.subplots(len(items), 1, figsize=(7, 2.1 * len(items) + 0.6), dpi=100, sharex=True, squeeze=False)
+        fig = Figure(figsize=(7, 2.1 * len(items) + 0.6), dpi=100)
+        axes = fig.subplots(len(items), 1, sharex=True, squeeze=False)
         latest = []
         for ax, item in zip(axes[:, 0], items):
             assert item.scale is not None
@@ -85,7 +95,8 @@ def trend_chart(instrument: Instrument, team: str, rows: list[dict[str, Any]], s
         fig.suptitle(title, fontsize=11, x=0.02, ha="left")
         alt = f"Trend over {len(rows)} rounds; latest averages: {', '.join(latest)}"
     else:
-        fig, ax = plt.subplots(figsize=(8, 3.8), dpi=100)
+        fig = Figure(figsize=(8, 3.8), dpi=100)
+        ax = fig.subplots()
         for number, (name, values) in enumerate(series.items()):
             # The first series is the overall index: drawn strongest.
             _line(ax, positions, values, label=_short(name), strong=number == 0)
@@ -98,12 +109,9 @@ def trend_chart(instrument: Instrument, team: str, rows: list[dict[str, Any]], s
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         latest = [f"{_short(name)} {values[-1]}" for name, values in series.items() if values and values[-1] is not None]
         alt = f"Trend over {len(rows)} rounds on a 0 to 100 scale; latest: {', '.join(latest)}"
-    try:
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-    finally:
-        plt.close(fig)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     return Image(png=buffer.getvalue(), alt=alt, title=f"{team} {instrument.title}")
 
 

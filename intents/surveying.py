@@ -10,6 +10,7 @@ only when at least ``PEERBOT_MIN_GROUP`` people answered.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
@@ -272,8 +273,8 @@ def _change(now: float | None, before: float | None) -> str:
     return f" ({'up' if diff > 0 else 'down'} {abs(diff):.1f} since last time)"
 
 
-def render_summary(instrument: Instrument, team: str, rows: list[dict[str, Any]], min_group: int, *, with_notes: bool,
-                   draw: bool = True) -> Reply:
+async def render_summary(instrument: Instrument, team: str, rows: list[dict[str, Any]], min_group: int, *, with_notes: bool,
+                         draw: bool = True) -> Reply:
     """The text (and trend chart) for the latest closed round in ``rows``;
     ``draw=False`` leaves the chart out (a caller that has it already: it
     takes a tenth of a second to draw, per team, at every close)."""
@@ -303,7 +304,7 @@ def render_summary(instrument: Instrument, team: str, rows: list[dict[str, Any]]
     if draw and len(released) >= 2:
         from intents.survey_charts import trend_chart
 
-        image = trend_chart(instrument, team, released)
+        image = await asyncio.to_thread(trend_chart, instrument, team, released)
     return Reply(text="\n".join(lines), image=image)
 
 

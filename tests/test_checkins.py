@@ -140,6 +140,30 @@ async def test_a_week_shows_its_change_from_the_last_and_a_trend_chart(runtime: 
     assert report.image is not None and report.image.png.startswith(b"\x89PNG")
 
 
+async def test_trend_charts_are_drawn_off_the_event_loop(runtime: Runtime, clock: Clock, monkeypatch):
+    """A weekly close draws one chart per team, a tenth of a second each: drawn
+    in a worker thread, Slack's three-second acks don't wait behind them."""
+    import threading
+
+    from intents import survey_charts
+
+    drawn_on: list[str] = []
+    real = survey_charts.trend_chart
+
+    def recorded(*args, **kwargs):
+        drawn_on.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(survey_charts, "trend_chart", recorded)
+    for week, energy in ((0, "2"), (1, "4")):
+        for chat in await team(runtime, 5):
+            await check_in(chat, energy=energy)
+            await chat.say("Send")
+        await person(runtime, "u-root").say("/checkins close north")
+        clock.advance(days=7)
+    assert drawn_on and threading.main_thread().name not in drawn_on
+
+
 async def test_prompts_go_to_everyone_due_once_and_never_to_those_who_stopped(runtime: Runtime):
     for user in ("u-ada", "u-ben", "u-cy"):
         await person(runtime, user).say("/checkin settings")

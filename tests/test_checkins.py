@@ -128,13 +128,18 @@ async def test_check_in_results_are_for_supervisors_only(runtime: Runtime):
     assert "only for peer supervisors" in await person(runtime, "u-ada").say("/checkins report north")
 
 
-async def test_a_week_shows_its_change_from_the_last_and_a_trend_chart(runtime: Runtime, clock: Clock):
+async def two_closed_weeks(runtime: Runtime, clock: Clock) -> None:
+    """Five people check in two weeks running (energy 2, then 4); each week is closed."""
     for week, energy in ((0, "2"), (1, "4")):
         for chat in await team(runtime, 5):
             await check_in(chat, energy=energy)
             await chat.say("Send")
         await person(runtime, "u-root").say("/checkins close north")
         clock.advance(days=7)
+
+
+async def test_a_week_shows_its_change_from_the_last_and_a_trend_chart(runtime: Runtime, clock: Clock):
+    await two_closed_weeks(runtime, clock)
     report = await runtime.engine.intent("checkin").report("north", runtime.engine.system_context())
     assert "average 4.0 of 5 (up 2.0 since last time)" in report.text
     assert report.image is not None and report.image.png.startswith(b"\x89PNG")
@@ -155,12 +160,7 @@ async def test_trend_charts_are_drawn_off_the_event_loop(runtime: Runtime, clock
         return real(*args, **kwargs)
 
     monkeypatch.setattr(survey_charts, "trend_chart", recorded)
-    for week, energy in ((0, "2"), (1, "4")):
-        for chat in await team(runtime, 5):
-            await check_in(chat, energy=energy)
-            await chat.say("Send")
-        await person(runtime, "u-root").say("/checkins close north")
-        clock.advance(days=7)
+    await two_closed_weeks(runtime, clock)
     assert drawn_on and threading.main_thread().name not in drawn_on
 
 

@@ -30,7 +30,7 @@ from bot.model import Action, Choice, Form, Inbound, Reply
 from intents.base import Command, Context, Intent
 from intents.concern_desk import SupervisorsDesk
 from intents.concern_links import Keys
-from intents.concern_raising import KEEP_PREFILLS, PREFILL_LIFE, QUESTION, ConcernRaising
+from intents.concern_raising import ConcernRaising
 from intents.concern_text import CATEGORIES, concern_form, note_form
 
 SWEEP_EVERY_MINUTES = 10
@@ -87,16 +87,14 @@ class Concern(Intent):
         ctx.schedule.cron("concern:sweep", "concern:sweep", {}, timezone="UTC", minute=f"*/{SWEEP_EVERY_MINUTES}")
 
     async def decorate(self, msg: Inbound, replies: list[Reply], ctx: Context) -> list[Reply]:
-        """Remember (in memory) the question behind an out-of-scope answer, so
+        """Remember (in the flow state, for a day) the question behind an out-of-scope answer, so
         "Raise this with my peer supervisor" can fill it in."""
         if msg.text:
             question = re.sub(r"^/scope\s+", "", msg.text, flags=re.IGNORECASE)
             for reply in replies:
                 for choice in reply.choices:
                     if choice.action == "scope:raise":
-                        token = self.raising.question_token(msg, choice.value, ctx)
-                        await ctx.flows.put(QUESTION, {"text": question[:2000]}, lifetime=PREFILL_LIFE, token=token,
-                                            keep=KEEP_PREFILLS)
+                        await self.raising.remember_question(msg, choice.value, question, ctx)
         return replies
 
     async def home(self, msg: Inbound, ctx: Context) -> list[Reply]:

@@ -96,7 +96,12 @@ class ConcernRaising:
                                     keep=KEEP_PREFILLS)
         return f"p:{token}"
 
-    def question_token(self, msg: Inbound, entry_id: str, ctx: Context) -> str:
+    async def remember_question(self, msg: Inbound, entry_id: str, question: str, ctx: Context) -> None:
+        """Keep the question behind an out-of-scope answer's "Raise this" button, for the form it opens."""
+        await ctx.flows.put(QUESTION, {"text": question[:2000]}, lifetime=PREFILL_LIFE,
+                            token=self._question_token(msg, entry_id, ctx), keep=KEEP_PREFILLS)
+
+    def _question_token(self, msg: Inbound, entry_id: str, ctx: Context) -> str:
         """Where the question behind a "Raise this" button is kept: by the
         person's keyed hash and the entry, so only they pick it up."""
         return f"{self.links(ctx).person(msg.channel, msg.user)}:{entry_id}"
@@ -109,7 +114,7 @@ class ConcernRaising:
         if kind == "scope":
             kb = ctx.resources.get("knowledge")
             entry = kb.entries.get(key) if kb is not None else None
-            asked = await ctx.flows.get(QUESTION, self.question_token(msg, key, ctx))
+            asked = await ctx.flows.get(QUESTION, self._question_token(msg, key, ctx))
             lines = [asked["text"]] if asked else []
             if entry is not None:
                 lines.append(f"(peerbot's answer: this isn't part of the peer role: {entry.title}.)")

@@ -10,6 +10,13 @@ fails after the platform took it (a timeout), the next attempt first asks
 the platform whether the keyed message is already there, so the channel
 gets it exactly once (where the platform can be asked: Teams can't).
 
+Of several processes on one database (replicas, or a command beside the
+server), the one running the courier's loop holds the courier's lease
+(bot/store/leases.py) and is the only one that delivers: the others queue,
+and the holder sends within a second. Exactly-once doesn't need this (the
+claims above decide it); pacing does, since each process only knows its
+own pace toward a Slack channel or a Teams tenant.
+
 The one exception is a reply marked ``secret`` (it carries a one-time
 check-in token): that is sent directly and never written anywhere next to
 the person it is for.
@@ -18,6 +25,7 @@ the person it is for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -39,6 +47,12 @@ MAX_BACKOFF = dt.timedelta(minutes=10)
 # crash is picked up again soon after a restart.
 SEND_LEASE = dt.timedelta(minutes=2)
 SECRET_TRIES = 3
+# The courier's lease: held while a server's courier loop runs, renewed
+# once less than RENEW_WITHIN is left (a write every ten seconds or so, not
+# every pass), so a replica that dies hands delivery over within half a minute.
+COURIER = "courier"
+COURIER_LEASE = dt.timedelta(seconds=30)
+RENEW_WITHIN = dt.timedelta(seconds=20)
 
 
 class Courier:
@@ -50,6 +64,9 @@ class Courier:
         self._wake = asyncio.Event()
         # Called with (address, via, error) when someone can't be reached at all.
         self.on_unreachable: list[Callable[[Address, str, str], object]] = []
+        self.owner = uuid.uuid4().hex
+        self._serving = False
+        self._held_until: dt.datetime | None = None
 
     def register(self, channel: PlatformChannel) -> None:
         if channel.name in self.channels:
@@ -128,11 +145,19 @@ class Courier:
         command, another process): each item is claimed by one guarded write
         before it is sent, so only one of them sends it. A delivery is marked
         delivered in the same write that claims the next one (or at the end
-        of the pass), so each costs one commit."""
+        of the pass), so each costs one commit.
+
+        Only the process holding the courier's lease delivers while some
+        server's courier loop holds it; a pass elsewhere returns 0 and
+        leaves the queued messages to it."""
         sent = 0
         settle: list[Delivered] = []
+        if not await self._may_deliver():
+            return 0
         try:
             for item in await self.store.outbox.due(self.now()):
+                if self._serving and not await self._may_deliver():
+                    break  # the lease went to another replica mid-pass (this one stalled)
                 channel = self.channels.get(item.via) or (self.local if item.via == self.local.name else None)
                 if channel is None:
                     continue  # that platform isn't running in this process
@@ -191,15 +216,38 @@ class Courier:
         log.warning("delivery on %s failed (attempt %d), retrying in %ss: %s", via, attempts, int(delay.total_seconds()), exc)
         await self.store.outbox.retry_later(item_id, attempts, self.now() + delay, str(exc))
 
+    async def _may_deliver(self) -> bool:
+        """Whether this process may deliver now: the courier loop holds (or
+        takes, or renews) the lease; anyone else may deliver only while no
+        courier loop holds it (a command or a terminal with no server)."""
+        now = self.now()
+        if not self._serving:
+            return await self.store.leases.holder(COURIER, now) in (None, self.owner)
+        if self._held_until is not None and self._held_until - now > RENEW_WITHIN:
+            return True
+        until = now + COURIER_LEASE
+        held = await self.store.leases.take(COURIER, self.owner, now, until)
+        self._held_until = until if held else None
+        return held
+
     async def run(self, poll_seconds: float = 1.0) -> None:
-        """Deliver forever: wake on new messages, and poll for retries."""
-        while True:
-            try:
-                await self.deliver_due()
-            except Exception:
-                log.exception("the outbox pass failed; trying again shortly")
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
-            except asyncio.TimeoutError:
-                pass
+        """Deliver forever: wake on new messages, and poll for retries (and
+        for the lease, when another replica holds it)."""
+        self._serving = True
+        try:
+            while True:
+                try:
+                    await self.deliver_due()
+                except Exception:
+                    log.exception("the outbox pass failed; trying again shortly")
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._serving = False
+            if self._held_until is not None:
+                self._held_until = None
+                with contextlib.suppress(Exception):  # a stop must not fail on the store; the lease runs out anyway
+                    await self.store.leases.release(COURIER, self.owner)

@@ -16,6 +16,7 @@ from sqlite_utils import Database
 from bot.store.concerns import Concerns
 from bot.store.conversations import FormSessions
 from bot.store.knowledge import KnowledgeFeedback
+from bot.store.leases import Leases
 from bot.store.limits import AttemptLimits
 from bot.store.outbox import Outbox
 from bot.store.schedule import ScheduledJobs
@@ -87,6 +88,7 @@ class Store:
         self.pulse_actions = PulseActions(self)
         self.jobs = ScheduledJobs(self)
         self.limits = AttemptLimits(self)
+        self.leases = Leases(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

@@ -519,3 +519,10 @@ def _anonymous_concerns_apart(db: Database) -> None:
     db.execute(f"DELETE FROM scheduled_jobs WHERE {theirs}")
     _rebuild(db, "scheduled_jobs")
     db.execute("CREATE VIEW every_job AS SELECT * FROM scheduled_jobs UNION ALL SELECT * FROM anonymous_jobs")
+
+
+@migrations(name="0021_leases")
+def _leases(db: Database) -> None:
+    """Who delivers the outbox when several replicas share the database
+    (bot/store/leases.py)."""
+    db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until TEXT NOT NULL)")

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from bot.store.concerns import Concerns
 from bot.store.conversations import FormSessions
+from bot.store.flow_states import FlowStates
 from bot.store.knowledge import KnowledgeFeedback
 from bot.store.limits import AttemptLimits
 from bot.store.outbox import Outbox
@@ -87,6 +88,7 @@ class Store:
         self.pulse_actions = PulseActions(self)
         self.jobs = ScheduledJobs(self)
         self.limits = AttemptLimits(self)
+        self.flow_states = FlowStates(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

@@ -519,3 +519,16 @@ def _anonymous_concerns_apart(db: Database) -> None:
     db.execute(f"DELETE FROM scheduled_jobs WHERE {theirs}")
     _rebuild(db, "scheduled_jobs")
     db.execute("CREATE VIEW every_job AS SELECT * FROM scheduled_jobs UNION ALL SELECT * FROM anonymous_jobs")
+
+
+@migrations(name="0021_flow_states")
+def _flow_states(db: Database) -> None:
+    # Sealed flow state (bot/store/flow_states.py): keyed hashes, an hour
+    # and encrypted bytes, nothing else. No rowid, so no sequence says in
+    # which order values were written.
+    db.execute(
+        "CREATE TABLE flow_states (key TEXT PRIMARY KEY, kind TEXT NOT NULL, expires_at TEXT NOT NULL, "
+        "sealed BLOB NOT NULL) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX flow_states_expiry ON flow_states (expires_at)")
+    db.execute("CREATE INDEX flow_states_kind ON flow_states (kind, expires_at, key)")

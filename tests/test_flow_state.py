@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from bot.config import ConfigError
 from bot.flow_state import FlowState, MemoryFlowState, SealedFlowState
-from bot.runtime import Runtime
+from bot.runtime import Runtime, build_runtime
 from bot.store import Store
-from tests.conftest import Chat, Clock
 from intents.concern_text import Draft
-from tests.test_concerns import raise_concern
+from tests.conftest import Chat, Clock, make_settings
+from tests.test_concerns import REF, raise_concern
 
 HOUR = dt.timedelta(hours=1)
 FLOW_KEY = Fernet.generate_key().decode()
@@ -271,3 +272,64 @@ async def test_a_copy_of_the_database_shows_no_draft_person_token_or_exact_time(
     assert {row[2] for row in rows} == {(clock() + dt.timedelta(days=7, hours=1)).strftime("%Y-%m-%dT%H:00:00+00:00")}
     await store.close()
     assert text.encode() not in _on_disk(store.path) and b"U0ZELDA5521" not in _on_disk(store.path)
+
+
+def test_the_flow_state_key_is_checked_at_start_with_one_line_and_never_shown(tmp_path: Path):
+    with pytest.raises(ConfigError) as bad:
+        make_settings(tmp_path, flow_state_key="hunter2-not-a-key")
+    assert bad.value.lines == [
+        "PEERBOT_FLOW_STATE_KEY: must be a key made by `peerbot concerns new-key` (44 characters of URL-safe base64)"
+    ]
+    with pytest.raises(ConfigError) as same:
+        make_settings(tmp_path, concern_key=FLOW_KEY, flow_state_key=FLOW_KEY)
+    assert same.value.lines == [
+        "PEERBOT_FLOW_STATE_KEY: must be a different key from PEERBOT_CONCERN_KEY: make another with `peerbot concerns new-key`"
+    ]
+    assert FLOW_KEY not in repr(make_settings(tmp_path, flow_state_key=FLOW_KEY))
+
+
+async def test_the_backend_is_memory_unless_a_key_is_set(tmp_path: Path, clock: Clock):
+    for key, backend in ((None, MemoryFlowState), (FLOW_KEY, SealedFlowState)):
+        runtime = await build_runtime(make_settings(tmp_path, flow_state_key=key), now=clock)
+        try:
+            assert type(runtime.engine.flows) is backend
+        finally:
+            await runtime.close()
+
+
+async def test_a_concern_drafted_on_one_replica_is_sent_from_another_exactly_once(tmp_path: Path, clock: Clock):
+    """Two bots on one database, sealed flow state: Ada writes a concern on
+    one, finds it waiting on the other and sends it there; the first one's
+    Send button then knows it went, and the supervisors get it once. And
+    the form says where the draft is kept."""
+    settings = make_settings(tmp_path, supervisors="u-sam", admins="u-root", concern_key=Fernet.generate_key().decode(),
+                             flow_state_key=FLOW_KEY)
+    one, two = await build_runtime(settings, now=clock), await build_runtime(settings, now=clock)
+    try:
+        here, there = Chat(one), Chat(two)
+        await here.say("/concern")
+        opened = await here.say("With my name")
+        assert "kept encrypted until you send it, for up to a week" in opened and "bot's memory" not in opened
+        await here.say("cancel")
+        preview = await raise_concern(here, text="The new rota leaves one person alone on nights.", send=False)
+        assert "[1] Send" in preview
+        on_disk = _on_disk(settings.db)
+        assert b"alone on nights" not in on_disk and b"u-ada" not in on_disk
+        assert "haven't sent yet" in await there.say("/concern")
+        assert "The new rota leaves one person alone on nights." in await there.say("Look at it again")
+        receipt = await there.say("Send")
+        ref = REF.search(receipt).group(1)  # type: ignore[union-attr]
+        assert f"Already sent: your reference is {ref}" in await here.say("Send")
+        assert [c["ref"] for c in await one.store.concerns.listing()] == [ref]
+        assert "haven't sent yet" not in await here.say("/concern")
+        # Send pressed on both at the same moment: one concern, one reference.
+        await raise_concern(here, text="Handover notes keep going missing.", send=False)
+        await there.say("/concern")
+        await there.say("Look at it again")
+        both = await asyncio.gather(here.say("Send"), there.say("Send"))
+        refs = {REF.search(answer).group(1) for answer in both}  # type: ignore[union-attr]
+        assert len(refs) == 1 and sum("Already sent" in answer for answer in both) == 1
+        assert len(await two.store.concerns.listing()) == 2
+    finally:
+        await one.close()
+        await two.close()

@@ -8,12 +8,23 @@ one interface, under a token the buttons carry, instead of in dictionaries
 spread over the engine and the intents.
 
 Values are JSON-shaped (dicts of text, numbers, booleans, lists) and are
-copied in and out, so what works here works on a shared backend: several
-replicas (issue 15) need the state where any of them can read it, encrypted
-and expiring, or carried in the platform payload itself. ``MemoryFlowState``
-is the backend for one process; nothing it holds reaches the database,
-which is the promise the README makes about drafts and half-filled
-check-ins (a restart clears them).
+copied in and out, so what works in one backend works in the other.
+``MemoryFlowState`` is the backend for one process; nothing it holds
+reaches the database, which is the promise the README makes about drafts
+and half-filled check-ins (a restart clears them). ``SealedFlowState`` is
+the backend for several replicas (issue 15): in the database, encrypted,
+expiring, and the README says what that changes.
+
+Why sealed in the database rather than carried in the platform payload
+(Slack ``private_metadata``, Teams card data): the payload already carries
+what belongs to one form (``Form.hidden``: the draft's token, the relay
+link), but much of what is held is reached without one (a person's pointer
+to their unsent draft, found from a fresh "/concern"; a terminal check-in;
+values too long for a Slack button, the reason they are held at all); a
+draft carried in a button would sit in the person's chat history and the
+platform's exports for as long as those are kept, where a row here is
+deleted when it is sent or ends; and a payload can't be taken once (every
+press of an old Send button carries the draft again).
 
 Every value has a lifetime, after which it is erased (at the next write
 of its kind, or when it is asked for), and each kind keeps at most

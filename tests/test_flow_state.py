@@ -333,3 +333,19 @@ async def test_a_concern_drafted_on_one_replica_is_sent_from_another_exactly_onc
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_slack_open_button_made_on_one_replica_opens_its_form_on_another(tmp_path: Path, clock: Clock):
+    from bot.channels.slack.channel import SlackChannel
+    from bot.model import Form, FormField
+
+    stores = [await Store.open(tmp_path / "shared.db") for _ in range(2)]
+    try:
+        one, two = (SlackChannel(client=None, channel_ids={}) for _ in stores)  # type: ignore[arg-type]
+        one.flows, two.flows = (SealedFlowState(store, FLOW_KEY, clock) for store in stores)
+        form = Form(id="concern:named", title="Raise a concern", fields=[FormField(name="what", label="What happened?")])
+        token = await one.hold_form(form)
+        assert await two.held_form(token) == form
+    finally:
+        for store in stores:
+            await store.close()

@@ -8,6 +8,7 @@ not a Python developer.
 
 from __future__ import annotations
 
+import base64
 import logging
 from enum import Enum
 from pathlib import Path
@@ -74,6 +75,9 @@ class Settings(BaseSettings):
     teams_local_testing: bool = Field(False, validate_default=True, description="serve Teams unauthenticated, for local testing only")
     # Concerns (intents/concern.py).
     concern_key: SecretStr | None = Field(None, description="Fernet key that locks anonymous reporters' relay links")
+    # What people build up over several steps (bot/flow_state.py): with a
+    # key, sealed in the database for every replica; without, in memory.
+    flow_state_key: SecretStr | None = Field(None, description="key that seals drafts and half-filled private forms in the database")
     backup_channel: str | None = Field(None, description="where concerns about a peer supervisor go instead")
     concern_escalate_hours: int = Field(24, ge=1, le=720, description="weekday hours before an unacknowledged concern is escalated")
     concern_escalation_channel: str | None = Field(None, description="where escalations are re-posted (default: the same channel)")
@@ -213,6 +217,23 @@ class Settings(BaseSettings):
         except (ValueError, TypeError):
             raise ValueError("must be a key made by `peerbot concerns new-key` (44 characters of URL-safe base64)") from None
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("flow_state_key")
+    @classmethod
+    def _flow_state_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        key = value.get_secret_value().strip() if value is not None else ""
+        if not key:
+            return None
+        try:
+            whole = len(base64.urlsafe_b64decode(key.encode())) == 32 and len(key) == 44
+        except (ValueError, TypeError):
+            whole = False
+        if not whole:
+            raise ValueError("must be a key made by `peerbot concerns new-key` (44 characters of URL-safe base64)")
+        concern_key = info.data.get("concern_key")
+        if concern_key is not None and concern_key.get_secret_value() == key:
+            raise ValueError("must be a different key from PEERBOT_CONCERN_KEY: make another with `peerbot concerns new-key`")
+        return SecretStr(key)
 
     @field_validator("backup_channel", "concern_escalation_channel")
     @classmethod

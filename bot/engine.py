@@ -354,7 +354,10 @@ class Engine:
         await self._keep(session)
         intro = "\n\n".join(part for part in (lead, form.intro or form.title) if part)
         intro += "\n(Type cancel at any time to stop; nothing is sent until the end.)"
-        if form.sensitive:
+        if form.sensitive and self.flows.lasts_through_restart:
+            # Sealed flow state: in the database, but only ever encrypted.
+            intro += "\n(What you type here is kept encrypted until you send it, for up to a week: /resume picks up where you left off.)"
+        elif form.sensitive:
             # Sensitive drafts never touch the database, so say what that means.
             intro += "\n(What you type here stays only in the bot's memory until you send it: if the bot restarts, the draft is gone and you start again.)"
         else:

@@ -83,7 +83,7 @@ class Form(BaseModel):
     submit_label: str = "Send"
     # Sensitive forms (check-ins, concerns) are taken only where the platform
     # shows them privately (modals, cards), and a half-filled one is kept in
-    # memory only, never in the database next to the person.
+    # the flow state (memory, or sealed), never readable next to the person.
     sensitive: bool = False
     # Values that travel with the form and come back with the submission
     # (Slack private_metadata, Teams card data), such as a one-time token.

@@ -14,6 +14,7 @@ from bot.channels.local import LocalPlatform, platform_file
 from bot.config import Settings
 from bot.courier import Courier
 from bot.engine import Engine
+from bot.flow_state import flow_state_for
 from bot.scheduler import Schedule
 from bot.store import Store
 from intents import build_intents
@@ -48,7 +49,7 @@ async def build_runtime(
     store = await Store.open(settings.db)
     schedule = Schedule(store, now)
     await schedule.load()
-    engine = Engine(settings, store, build_intents(), now=now, schedule=schedule)
+    engine = Engine(settings, store, build_intents(), now=now, schedule=schedule, flows=flow_state_for(settings, store, now))
     courier = Courier(store, LocalPlatform(platform_file(settings.db)), now=now)
     runtime = Runtime(settings=settings, store=store, engine=engine, courier=courier, schedule=schedule)
     schedule.fallback = runtime.run_job

@@ -75,12 +75,9 @@ class ConcernRaising:
             ref = await ctx.store.concerns.sent_with(once_key(token)) if token else None
             if ref is not None:
                 return [self.already_sent(ref, ctx)]
-            return [
-                Reply(
-                    text="I don't have that draft any more: drafts are kept in memory only, so a restart clears them. "
-                    "Nothing was sent. You can write it again with /concern."
-                )
-            ]
+            kept_for = ("drafts are kept for a week at most" if ctx.flows.lasts_through_restart
+                        else "drafts are kept in memory only, so a restart clears them")
+            return [Reply(text=f"I don't have that draft any more: {kept_for}. Nothing was sent. You can write it again with /concern.")]
         draft = Draft(**kept)
         if verb == "preview":
             return [self.preview(token, draft, ctx)]

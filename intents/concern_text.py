@@ -50,7 +50,7 @@ TOGETHER_NEEDED = 2  # others, besides the one held, before held concerns go out
 
 @dataclass
 class Draft:
-    """A concern written but not sent: in memory only, never in the database."""
+    """A concern written but not sent: flow state, in memory or sealed, never readable in the database."""
 
     category: str
     text: str

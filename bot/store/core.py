@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from bot.store.concerns import Concerns
 from bot.store.conversations import FormSessions
+from bot.store.flow_states import FlowStates
 from bot.store.knowledge import KnowledgeFeedback
 from bot.store.leases import Leases
 from bot.store.limits import AttemptLimits
@@ -89,6 +90,7 @@ class Store:
         self.jobs = ScheduledJobs(self)
         self.limits = AttemptLimits(self)
         self.leases = Leases(self)
+        self.flow_states = FlowStates(self)
 
     @classmethod
     async def open(cls, path: Path) -> "Store":

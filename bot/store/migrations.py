@@ -526,3 +526,16 @@ def _leases(db: Database) -> None:
     """Who delivers the outbox when several replicas share the database
     (bot/store/leases.py)."""
     db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until TEXT NOT NULL)")
+
+
+@migrations(name="0022_flow_states")
+def _flow_states(db: Database) -> None:
+    # Sealed flow state (bot/store/flow_states.py): keyed hashes, an hour
+    # and encrypted bytes, nothing else. No rowid, so no sequence says in
+    # which order values were written.
+    db.execute(
+        "CREATE TABLE flow_states (key TEXT PRIMARY KEY, kind TEXT NOT NULL, expires_at TEXT NOT NULL, "
+        "sealed BLOB NOT NULL) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX flow_states_expiry ON flow_states (expires_at)")
+    db.execute("CREATE INDEX flow_states_kind ON flow_states (kind, expires_at, key)")

@@ -38,8 +38,9 @@ CLAIM = "peerbot_claim"
 FLAG_SHORTCUT = "flag_to_supervisor"
 SUBMIT_WAIT = 2.0
 NAME_TTL = 3600.0
-BUTTON_GONE = "That button has expired (they don't last through a restart or past a day). Could you start again from the beginning?"
-FORM_GONE = "That form has closed (they don't last through a restart or past a day). Ask me again and I'll open a fresh one."
+# {lasting}: how long what waits behind a button lasts with this flow state.
+BUTTON_GONE = "That button has expired ({lasting}). Could you start again from the beginning?"
+FORM_GONE = "That form has closed ({lasting}). Ask me again and I'll open a fresh one."
 
 
 Work = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
@@ -172,18 +173,23 @@ class Listeners:
         )
         await self.answer(msg, surface)
 
+    def _lasting(self) -> str:
+        if self.slack.flows.lasts_through_restart:
+            return "they last up to a day"
+        return "they don't last through a restart or past a day"
+
     async def on_button(self, body: dict[str, Any], context: dict[str, Any]) -> None:
         pressed = (body.get("actions") or [{}])[0]
         user_id = body["user"]["id"]
         surface = self._surface_for(body)
         if blocks.action_of(pressed.get("action_id") or "") == blocks.OPEN_FORM:
             form = await self.slack.held_form(str(pressed.get("value") or ""))
-            replies = [Reply(form=form)] if form is not None else [Reply(text=FORM_GONE)]
+            replies = [Reply(form=form)] if form is not None else [Reply(text=FORM_GONE.format(lasting=self._lasting()))]
             await deliver(replies, surface, self.rt.courier)
             return
         value = await self.slack.unfit(str(pressed.get("value") or ""))
         if value is None:
-            await deliver([Reply(text=BUTTON_GONE)], surface, self.rt.courier)
+            await deliver([Reply(text=BUTTON_GONE.format(lasting=self._lasting()))], surface, self.rt.courier)
             return
         msg = inbound.from_button(body, {**pressed, "value": value}, user_name=await self.name_of(user_id))
         await self.answer(msg, surface)

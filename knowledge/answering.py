@@ -41,7 +41,7 @@ How a ruling is chosen, and why:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,57 @@ ASKING_SUPERVISOR = re.compile(
     re.IGNORECASE,
 )
 SUPERVISOR_TOPIC = "bringing a hard situation to my supervisor and asking for help"
+
+# "Would it be wrong to tell patients I was committed twice myself?" asks
+# about the peer's own disclosure, whatever else it names (commitment,
+# relapse, a warmline). The seeds draw the line by purpose: a recovery story
+# told for the other person's hope is peer work; how much of a hard history
+# to share (a commitment, self-harm, an overdose, a diagnosis) depends on
+# whether it serves them, unless the question says they asked or why it
+# helps them. Retrieval alone lands on whatever the history names.
+DISCLOSING = re.compile(
+    r"\b(tell|telling|share|sharing|mention|mentioning|talk about|talking about|open up about|disclose|disclosing|bring up|let (\w+ ){1,3}know)\b"
+    r"( \S+){0,8}? (about )?("
+    r"my (own )?([\w/-]+ ){0,2}(story|stories|history|past|journey|diagnos[ie]s|trauma|relapses?|recovery|overdoses?|addiction|"
+    r"drug use|using days|incarceration|record|hospitali[sz]ations?|attempts?|self-harm|self-injury|struggles?|experiences?|time (in|on|at))"
+    r"|(that |how |when |what )?i ?(was|used|got|had|have been|'ve been|ve been|am|'m|m|did|self-harmed|spent|went|rebuilt|relapsed|"
+    r"overdosed|tried|attempted|struggled|lived|survived|made it|recovered|got through|did time|was committed|cut))\b"
+    # peers, in a supervisor's or a third-person question: "can warmline peers share their own diagnosis"
+    r"|\b(peers?|staff|peer staff|supervisees|specialists?|coaches)( \w+){0,2} (share|tell|disclose|talk about|mention) "
+    r"(their|our) (own )?(recovery )?(stor(y|ies)|history|histories|diagnos[ie]s|past|lived experiences?|trauma)\b",
+    re.IGNORECASE,
+)
+# A hard piece of history, as opposed to recovery itself.
+_HARD_HISTORY = re.compile(
+    r"\b(overdos\w*|self-?harm\w*|self-?injur\w*|cut myself|cutting|suicid\w*|attempts?|trauma\w*|abuse\w*|incarcerat\w*|prison|jail|"
+    r"locked up|did time|committed|on a hold|involuntar\w*|diagnos[ie]s|psych history|using days|drug use|eating disorder|"
+    r"relapse[sd]?|mental health history)\b",
+    re.IGNORECASE,
+)
+_RECOVERY_TOLD = re.compile(
+    r"\b(my (own )?(recovery|recovery story|journey)|i'?m in recovery|(how|what) (i|finally) (got|rebuilt|made|turned|came|stayed|kept)|"
+    r"got (me )?(clean|sober|better|back|through|housed)|how i did it|what helped me|doing well|back on my feet|rebuilt my life)\b",
+    re.IGNORECASE,
+)
+# Naming what someone else might have, not telling one's own story.
+_ABOUT_THEM = re.compile(
+    r"\b(i think|think) (they|she|he|her|his|their)\b|\b(her|his|their) diagnos"
+    r"|\b(they|she|he|you) (should|need to|have to|ought|must|might have|may have|could have|probably have)\b",
+    re.IGNORECASE,
+)
+# An entry is about telling one's own story when this share of its phrasings
+# is (a story told at a fundraiser keeps its own conditions).
+DISCLOSURE_SHARE = 0.25
+DISCLOSURE_TOPICS = (
+    "how much of my own history to share, and when",
+    "sharing my own recovery story with the people I support",
+)
+
+
+def disclosing(question: str) -> bool:
+    """Asks about telling one's own history, not about someone else's."""
+    return bool(DISCLOSING.search(question)) and not _ABOUT_THEM.search(question)
+
 
 # Questions that ask for a fact, not for a ruling on the asker's work: "what's
 # the difference between parole and probation", "is it called a 5150
@@ -288,6 +339,12 @@ class KnowledgeBase:
         self.verdicts = VerdictModel(self.entries.values(), offtopics)
         self.care_entries = self._care_entries()
         self.supervisor_entry = self._entry_about(SUPERVISOR_TOPIC, Verdict.in_scope)
+        self.disclosure_depends = self._entry_about(DISCLOSURE_TOPICS[0], Verdict.depends)
+        self.recovery_story = self._entry_about(DISCLOSURE_TOPICS[1], Verdict.in_scope)
+        self.about_disclosure = {
+            e.id for e in self.entries.values()
+            if e.phrasings and sum(map(disclosing, e.phrasings)) >= DISCLOSURE_SHARE * len(e.phrasings)
+        }
         self.speak_up_entries: list[Entry] = []
         for topic in SPEAK_UP_TOPICS:
             found = self._entry_about(topic, Verdict.in_scope)
@@ -391,6 +448,9 @@ class KnowledgeBase:
         if entry.verdict is not Verdict.in_scope and self.supervisor_entry is not None and ASKING_SUPERVISOR.search(question):
             return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=self.supervisor_entry,
                                alternatives=[entry])
+        told_own_story = disclosing(question)
+        if told_own_story:
+            entry = self._disclosure_entry(question, entry)
         if entry.verdict is Verdict.out_of_scope and SPEAKING_UP.search(question):
             # Asking whether to speak up against it: the speaking up is ruled on.
             about_force = any(src.section.startswith("in the name of treatment") for src in entry.sources)
@@ -402,6 +462,9 @@ class KnowledgeBase:
                                    alternatives=[entry])
         # Only a "depends" entry is ruled on the situation; reading it costs a little.
         situation = read_situation(question) if entry.verdict is Verdict.depends else Situation()
+        if told_own_story:
+            # Naming one's own diagnosis is the peer's own story, not a clinical voice.
+            situation = replace(situation, voice=None)
         ruled = self.rule(entry, situation)
         ruled.confidence = confidence
         if ruled.follow_up is None and not ruled.because:
@@ -409,6 +472,20 @@ class KnowledgeBase:
             if rival is not None:
                 ruled.verdict, ruled.close_call, ruled.alternatives = "depends", True, [rival]
         return ruled
+
+    def _disclosure_entry(self, question: str, entry: Entry) -> Entry:
+        """The entry a question about telling one's own history is ruled
+        from: how much to share (depends) for a hard piece of history, the
+        recovery story (peer work) for recovery itself. An entry that is
+        already about sharing one's story in some setting stays."""
+        own = (self.disclosure_depends, self.recovery_story)
+        if entry.id in self.about_disclosure and entry not in own:
+            return entry  # a story told for the agency, at a fundraiser: its own conditions
+        if _HARD_HISTORY.search(question) and not _RECOVERY_TOLD.search(question):
+            return self.disclosure_depends or entry
+        if entry in own:
+            return entry
+        return self.recovery_story or entry
 
     def _factual(self, ranked: list[Ranked], confidence: float) -> ScopeAnswer:
         """A question after a fact: background if that's the best match,

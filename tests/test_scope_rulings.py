@@ -222,3 +222,16 @@ def test_knowing_someone_from_before_depends_and_if_she_asks_is_her_own_wish():
     answer = kb.answer("a guy i used to party with just got assigned to me as a participant")
     assert answer.verdict == "depends" and answer.entry.id == "supporting-someone-you-knew-before"
     assert read_situation("can i pray with her if she asks").purpose == "own"
+
+
+async def test_telling_a_hard_piece_of_ones_own_history_depends_on_whom_it_serves(chat: Chat):
+    reply = await chat.say("would it be ok to tell the guys in my group that I was in a psych ward on a hold for a month?")
+    assert "It depends." in reply
+    kb = KnowledgeBase.load()
+    answer = kb.answer("would it be ok to tell the guys in my group that I was in a psych ward on a hold for a month?")
+    assert answer.entry.id == "self-disclosure-how-much"
+    # Recovery told for the other person's hope, or because they asked, is peer work.
+    assert kb.answer("can i tell a resident how I got clean after my second overdose?").verdict == "in_scope"
+    assert kb.answer("a member asked me if I've ever been locked up. can i tell him I did time?").verdict == "in_scope"
+    # Naming someone else's diagnosis is not telling one's own story.
+    assert kb.answer("can i tell her i think she has ptsd from my own experience").verdict == "out_of_scope"

@@ -73,14 +73,16 @@ DOSING = re.compile(
 # harmful?" asks whether the peer may speak up against a practice, and that is
 # peer work (questioning coercion, challenging the clinical lens), even though
 # retrieval lands on the entry that rules the practice itself out.
+_SPEAK_UP_ACTS = (
+    r"(push back|say no|refuse|decline|question|challenge|object|speak up|"
+    r"raise (it|this|that|concerns?)|bring (it|this|that) up|bring up (at|in|with|to) (the |my |our |a )?(\w+ )?(meeting|team|staff|huddle|rounds|supervisor|director)|"
+    r"bring up that|point out|call (it|them|this) out|say something|"
+    r"(tell|remind) (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership|clinicians?|coworkers?))"
+)
 SPEAKING_UP = re.compile(
-    r"\b(can|could|may|should) (i|we)\b[^.?!]{0,20}\b(push back|say no|refuse|decline|question|challenge|object|speak up|"
-    r"raise (it|this|that|concerns?)|bring (it|this|that) up|call (it|them|this) out|say something|"
-    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b"
+    rf"\b(can|could|may|should) (i|we)\b[^.?!]{{0,20}}\b{_SPEAK_UP_ACTS}\b"
     r"|\b(is it|is that|would it be) (\w+ )?(ok|okay|alright|fine|my place|my job|my role|within my role|part of my (job|role)|appropriate|in scope)"
-    r"( for (me|a peer))? to (push back|say no|refuse|decline|question|challenge|object|speak up|raise (it|this|that|concerns?)|"
-    r"bring (it|this|that) up|call (it|them|this) out|say something|advocate|"
-    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b",
+    rf"( as (a|the) peer)?( for (me|a peer))? to ({_SPEAK_UP_ACTS[1:-1]}|advocate)\b",
     re.IGNORECASE,
 )
 # The entries a speaking-up question is answered from (found by what they are
@@ -442,6 +444,17 @@ class KnowledgeBase:
             ruling = next((e for e in entries[1:4] if e.verdict is not Verdict.info), None)
             if ruling is not None and scores[entry.id] - scores[ruling.id] < INFO_YIELDS:
                 entry = ruling
+        if entry.verdict in (Verdict.out_of_scope, Verdict.info) and SPEAKING_UP.search(question):
+            # Asking whether to speak up against a practice, or for a peer value
+            # ("remind the team that peer services are voluntary"): the speaking
+            # up is ruled on.
+            about_force = any(src.section.startswith("in the name of treatment") for src in entry.sources)
+            voice = (self.speak_up_entries[0] if about_force and self.speak_up_entries else None) or \
+                next((e for e in entries if e in self.speak_up_entries), None) or \
+                (self.speak_up_entries[0] if self.speak_up_entries else None)
+            if voice is not None:
+                return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=voice,
+                                   alternatives=[entry])
         if entry.verdict is Verdict.info:
             # Background, not a ruling: reported as no verdict.
             return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
@@ -451,15 +464,6 @@ class KnowledgeBase:
         told_own_story = disclosing(question)
         if told_own_story:
             entry = self._disclosure_entry(question, entry)
-        if entry.verdict is Verdict.out_of_scope and SPEAKING_UP.search(question):
-            # Asking whether to speak up against it: the speaking up is ruled on.
-            about_force = any(src.section.startswith("in the name of treatment") for src in entry.sources)
-            voice = (self.speak_up_entries[0] if about_force and self.speak_up_entries else None) or \
-                next((e for e in entries if e in self.speak_up_entries), None) or \
-                (self.speak_up_entries[0] if self.speak_up_entries else None)
-            if voice is not None:
-                return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=voice,
-                                   alternatives=[entry])
         # Only a "depends" entry is ruled on the situation; reading it costs a little.
         situation = read_situation(question) if entry.verdict is Verdict.depends else Situation()
         if told_own_story:

@@ -235,3 +235,12 @@ async def test_telling_a_hard_piece_of_ones_own_history_depends_on_whom_it_serve
     assert kb.answer("a member asked me if I've ever been locked up. can i tell him I did time?").verdict == "in_scope"
     # Naming someone else's diagnosis is not telling one's own story.
     assert kb.answer("can i tell her i think she has ptsd from my own experience").verdict == "out_of_scope"
+
+
+async def test_speaking_up_for_peer_values_is_peer_work_in_more_ways_of_saying_it(chat: Chat):
+    reply = await chat.say("my coworkers call people 'frequent flyers' in rounds. is it my place as a peer to point out how that sounds?")
+    assert "Yes, this is peer work" in reply
+    kb = KnowledgeBase.load()
+    assert kb.answer("should i remind my team that peer support is supposed to be voluntary").verdict == "in_scope"
+    # A supervisor handing out a task is not speaking up: the task is ruled on.
+    assert kb.answer("can i ask my peer staff to do the room checks every 15 minutes").verdict == "out_of_scope"

@@ -133,10 +133,13 @@ _RECOVERY_TOLD = re.compile(
     r"got (me )?(clean|sober|better|back|through|housed)|how i did it|what helped me|doing well|back on my feet|rebuilt my life)\b",
     re.IGNORECASE,
 )
-# Naming what someone else might have, not telling one's own story.
+# Naming what someone else might have or should do, not telling one's own story.
 _ABOUT_THEM = re.compile(
     r"\b(i think|think) (they|she|he|her|his|their)\b|\b(her|his|their) diagnos"
-    r"|\b(they|she|he|you) (should|need to|have to|ought|must|might have|may have|could have|probably have)\b",
+    r"|\b(they|she|he|you) (should|need to|have to|ought|must|might have|may have|could have|probably have)\b"
+    # keeping it from an employer, or a supervisor asking about it: not a story told to someone supported
+    r"|\bwithout (disclosing|telling|sharing|mentioning)\b"
+    r"|\b(supervisor|manager|boss|director|hr|employer)( \w+)? (wants|asks|asked|keeps asking|tries|keeps trying) (me )?to (talk|ask|hear|know|discuss)\b",
     re.IGNORECASE,
 )
 # An entry is about telling one's own story when this share of its phrasings

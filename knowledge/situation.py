@@ -42,8 +42,9 @@ import re
 from dataclasses import dataclass
 
 PERSON = (
-    r"(she|he|they|client|participant|resident|member|patient|pt|person|parent|caller|guest|guy|woman|man|lady|youth|teen|kid|veteran|"
-    r"mom|dad|mother|father|family|someone i (support|work with|serve)|folks? i (support|work with))"
+    r"(she|he|they|clients?|participants?|residents?|members?|patients?|pts?|person|people|parents?|callers?|guests?|guys?|woman|women|man|men|"
+    r"lady|youth|teens?|kids?|veterans?|mom|dad|mother|father|family|\d+ ?(y/?o|year[- ]old)|"
+    r"someone i (support|work with|serve)|folks?( i (support|work with))?)"
 )
 SYSTEM = (
     r"(team|treatment team|staff|nurses?|charge nurse|doctors?|dr|psychiatrists?|prescribers?|clinicians?|therapists?|"
@@ -60,7 +61,8 @@ ASKING = (
 
 _REQUESTER_PERSON = re.compile(
     rf"\b{PERSON}\b[^.?!]{{0,30}}\b(asked|asks|asking|requested|requests|wants|wanted|would like|invited|begged|"
-    r"called me|texted me|reached out)\b( me| if i| whether i| for (my )?(help|support)| my help)"
+    r"called me|texted me|reached out|keeps? asking|kept asking)\b( me| if i| whether i| for (my )?(help|support)| my help| how i| what it was like| about my)"
+    r"|\bwhen (she|he|they) (ask|asks|asked) me\b"
     r"|\b(at|on) (her|his|their) (own )?request\b|\b(her|his|their) (own )?(idea|request|call)\b"
     rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b"
     r"|[,;(-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
@@ -83,7 +85,8 @@ _PURPOSE_OWN = re.compile(
     r"figure|weigh|think|plan|be heard|have a say|bring|raise|tell|explain|stand up|find|pick|learn|decide for)"
     r"|\b(her|his|their|the person'?s|the persons|the client'?s|the clients|own) (own )?(goals?|choices?|decisions?|terms|wishes|priorities|own words|own voice|own plan|recovery plan|wrap plan|crisis plan)\b"
     r"|\b(help|helping|support|supporting) (her|him|them|someone|the person|my client|people) (to )?(decide|choose|figure out|prepare|practice|speak up|speak for|advocate|get ready|weigh|think through|make up (her|his|their) mind|make (her|his|their) own)"
-    r"|\b(she|he|they|the person|my client|my participant|someone|somebody|a client|a participant|a member|a resident|my member|the member|the client|the participant|the resident)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
+    r"|\b(she|he|they|the person|my client|my participant|someone|somebody|a client|a participant|a member|a resident|my member|the member|the client|the participant|the resident|\d+ ?y/?o|\d+[- ]year[- ]old|"
+    r"(some |a few |two |several )?(members|residents|clients|participants|patients|guys|folks))( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
     r"|\bwhat (she|he|they) (wants?|chooses?|decides?)\b|\bup to (her|him|them)\b|\b(her|his|their) (own )?choice\b"
     r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?|asks?|asked)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
     r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b"

@@ -244,3 +244,12 @@ async def test_speaking_up_for_peer_values_is_peer_work_in_more_ways_of_saying_i
     assert kb.answer("should i remind my team that peer support is supposed to be voluntary").verdict == "in_scope"
     # A supervisor handing out a task is not speaking up: the task is ruled on.
     assert kb.answer("can i ask my peer staff to do the room checks every 15 minutes").verdict == "out_of_scope"
+
+
+def test_people_asking_in_the_plural_or_by_age_are_read_as_the_persons_own():
+    from knowledge.situation import read_situation
+
+    assert read_situation("residents keep asking how i stayed housed, can i help them look").requester == "person"
+    assert read_situation("a 16 year old wants to find a support group for trans teens").purpose == "own"
+    # "they" asking right after the team is the team, not the person.
+    assert read_situation("how much do i tell the team when they ask how somebody's doing").requester is None

@@ -253,3 +253,10 @@ def test_people_asking_in_the_plural_or_by_age_are_read_as_the_persons_own():
     assert read_situation("a 16 year old wants to find a support group for trans teens").purpose == "own"
     # "they" asking right after the team is the team, not the person.
     assert read_situation("how much do i tell the team when they ask how somebody's doing").requester is None
+
+
+def test_keeping_someone_from_being_discharged_or_on_track_is_the_systems_purpose():
+    from knowledge.situation import read_situation
+
+    assert read_situation("the house manager wants me to drive him to group so he doesn't get kicked out").purpose == "system"
+    assert read_situation("staff want me calling her every morning so she stays on track with treatment").purpose == "system"

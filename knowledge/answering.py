@@ -156,6 +156,22 @@ def disclosing(question: str) -> bool:
     return bool(DISCLOSING.search(question)) and not _ABOUT_THEM.search(question)
 
 
+# "Staff want me to tell members they lose privileges if they miss group":
+# carrying the program's consequence to the person makes the peer the
+# messenger for leverage, whatever task or setting the message is about
+# (a shelter bed, the clubhouse, a tent at the camp). Ruled as relaying a
+# threat when the system asks for it; asking whether to push back on it is
+# still speaking up.
+RELAYING_A_CONSEQUENCE = re.compile(
+    r"\b(tell|telling|warn|warning|remind|reminding|let (\w+ ){1,2}know|inform|pass (that|it|this) (on|along)|deliver|explain to)\b"
+    r"[^.?!]{0,50}\b(lose|loses|losing|or else|or (we|they|he|she|staff)('ll| will| are going to| gonna)|"
+    r"(be|get|gets) (discharged|kicked out|written up|violated|sanctioned|banned|trespassed|exited)|no longer (be )?allowed|"
+    r"(have|has|need|needs) to (go|take|attend|leave|move|follow|sign|comply|accept))\b",
+    re.IGNORECASE,
+)
+RELAYING_TOPIC = "passing on consequences or threats from the program"
+
+
 # Questions that ask for a fact, not for a ruling on the asker's work: "what's
 # the difference between parole and probation", "is it called a 5150
 # everywhere", "does our EHR have spell check", "is kratom picked up on a 12
@@ -346,6 +362,7 @@ class KnowledgeBase:
         self.supervisor_entry = self._entry_about(SUPERVISOR_TOPIC, Verdict.in_scope)
         self.disclosure_depends = self._entry_about(DISCLOSURE_TOPICS[0], Verdict.depends)
         self.recovery_story = self._entry_about(DISCLOSURE_TOPICS[1], Verdict.in_scope)
+        self.relaying_entry = self._entry_about(RELAYING_TOPIC, Verdict.out_of_scope)
         self.about_disclosure = {
             e.id for e in self.entries.values()
             if e.phrasings and sum(map(disclosing, e.phrasings)) >= DISCLOSURE_SHARE * len(e.phrasings)
@@ -447,6 +464,9 @@ class KnowledgeBase:
             ruling = next((e for e in entries[1:4] if e.verdict is not Verdict.info), None)
             if ruling is not None and scores[entry.id] - scores[ruling.id] < INFO_YIELDS:
                 entry = ruling
+        if entry.verdict is not Verdict.out_of_scope and self.relaying_entry is not None \
+                and RELAYING_A_CONSEQUENCE.search(question) and read_situation(question).requester == "system":
+            entry = self.relaying_entry
         if entry.verdict in (Verdict.out_of_scope, Verdict.info) and SPEAKING_UP.search(question):
             # Asking whether to speak up against a practice, or for a peer value
             # ("remind the team that peer services are voluntary"): the speaking

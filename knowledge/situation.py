@@ -56,7 +56,7 @@ SYSTEM = (
 ASKING = (
     r"(asked|asks|asking|wants|wanted|want|would like|told|tells|telling|expects|expected|requires|required|needs|"
     r"is making|are making|made|makes|assigned|ordered|orders|is pushing|are pushing|pushes|pressur\w+|directed|"
-    r"instructed|keeps asking|keep asking|insists|insisted|has me|had me|put me|volunteered me|signed me up)"
+    r"instructed|keeps asking|keep asking|insists|insisted|has me|had me|put me|volunteered me|signed me up|says to|said to)"
 )
 
 _REQUESTER_PERSON = re.compile(

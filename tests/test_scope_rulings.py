@@ -260,3 +260,20 @@ def test_keeping_someone_from_being_discharged_or_on_track_is_the_systems_purpos
 
     assert read_situation("the house manager wants me to drive him to group so he doesn't get kicked out").purpose == "system"
     assert read_situation("staff want me calling her every morning so she stays on track with treatment").purpose == "system"
+
+
+async def test_carrying_the_programs_consequence_to_someone_is_relaying_a_threat(chat: Chat):
+    reply = await chat.say("my boss says to let residents know they lose their phone time if they skip chores. is that on me?")
+    assert "This isn't part of the peer role" in reply
+    kb = KnowledgeBase.load()
+    assert kb.answer("the house manager wants me to warn the guys they will be kicked out if they come home high").entry.id == "relaying-threats"
+    # Pushing back on it is speaking up; a person's own worry is not a threat from the program.
+    assert kb.answer("can i push back when staff want me to tell people they lose their bed if they miss curfew").verdict == "in_scope"
+    assert kb.answer("a member is scared he'll lose his benefits if he takes the job. can i help him look into it").verdict == "in_scope"
+
+
+async def test_a_plan_that_fell_through_is_not_despair(chat: Chat):
+    reply = await chat.say("the nurse told me to remind him he has to take his shot or he can't go on the outing")
+    assert "988" not in reply
+    assert "This isn't part of the peer role" in reply
+    assert KnowledgeBase.load().distress.find("i just can't go on anymore") is not None

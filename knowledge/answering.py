@@ -117,7 +117,7 @@ DISCLOSING = re.compile(
     r"|(that |how |when |what )?i ?(was|used|got|had|have been|'ve been|ve been|am|'m|m|did|self-harmed|spent|went|rebuilt|relapsed|"
     r"overdosed|tried|attempted|struggled|lived|survived|made it|recovered|got through|did time|was committed|cut))\b"
     # peers, in a supervisor's or a third-person question: "can warmline peers share their own diagnosis"
-    r"|\b(peers?|staff|peer staff|supervisees|specialists?|coaches)( \w+){0,2} (share|tell|disclose|talk about|mention) "
+    r"|\b(peers?|staff|peer staff|supervisees|specialists?|coaches)( \w+){0,3} (share|tell|disclose|talk about|mention) "
     r"(their|our) (own )?(recovery )?(stor(y|ies)|history|histories|diagnos[ie]s|past|lived experiences?|trauma)\b",
     re.IGNORECASE,
 )

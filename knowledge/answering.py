@@ -313,6 +313,8 @@ BECAUSE = {
     ("purpose", "system"): "it serves the team's purpose (compliance, monitoring or reporting) rather than the person's own goal",
     ("requester", "person"): "the person asked for it",
     ("requester", "system"): "the team wants it done, not the person",
+    ("manner", "with"): "you'd be doing it with them, so they can do it themselves",
+    ("manner", "for"): "it means doing it for them rather than with them",
     ("voice", "peer"): "it's in your own, plain words",
     ("voice", "clinical"): "it asks for a clinical voice (labels, assessments) rather than your own",
     ("policy", "yes"): "your organization's policy allows it",
@@ -562,17 +564,19 @@ class KnowledgeBase:
             facts["voice"] = situation.voice
         if situation.requester and "requester" not in facts:
             facts["requester"] = situation.requester
-        known = Situation(facts.get("requester"), facts.get("purpose"), facts.get("voice"))
+        if situation.manner and "manner" not in facts:
+            facts["manner"] = situation.manner
+        known = Situation(facts.get("requester"), facts.get("purpose"), facts.get("voice"), manner=facts.get("manner"))
         lean = known.leaning
         for key in ("asked", "policy", "fit"):
             if facts.get(key) in ("yes", "no"):
                 lean = "person" if facts[key] == "yes" else "system"
                 return self._ruled(entry, "in_scope" if lean == "person" else "out_of_scope", (key, facts[key]))
         if lean == "person":
-            key = next(k for k in ("purpose", "voice", "requester") if facts.get(k) in ("own", "peer", "person"))
+            key = next(k for k in ("purpose", "voice", "manner", "requester") if facts.get(k) in ("own", "peer", "with", "person"))
             return self._ruled(entry, "in_scope", (key, facts[key]))
         if lean == "system" and not situation.resisting:
-            key = next(k for k in ("purpose", "voice") if facts.get(k) in ("system", "clinical"))
+            key = next(k for k in ("purpose", "voice", "manner") if facts.get(k) in ("system", "clinical", "for"))
             return self._ruled(entry, "out_of_scope", (key, facts[key]))
         return ScopeAnswer(verdict="depends", kind="ruling", confidence=1.0, entry=entry, follow_up=self.follow_up(entry, facts))
 

@@ -18,7 +18,15 @@ So the question is read for three facts, each independent of any entry:
   goals", "she wants to") or the system's (making sure someone complies,
   monitoring, reporting back, the program's numbers or convenience);
 - voice: the peer's own (plain words, lived experience) or clinical
-  (diagnoses, clinical terms, assessments).
+  (diagnoses, clinical terms, assessments);
+- manner: doing it with the person, so they can do it themselves ("show
+  him how", "while she calls herself"), or doing it for them instead
+  ("just fill it out for him, it's faster", "book it for him every week").
+  Showing someone how counts only with the point of it said ("so he can do
+  it himself", "instead of doing it for her"): "can I teach someone to
+  cook" still turns on whether they picked the skill.
+  The seeds put helping with forms, calls and errands on this line: teaching
+  how to get a resource is peer work, doing the task for someone is not.
 
 ``knowledge.answering`` combines them with the best-matching entry: an entry
 of verdict ``depends`` names its conditions, and these facts are what those
@@ -65,7 +73,7 @@ _REQUESTER_PERSON = re.compile(
     r"|\bwhen (she|he|they) (ask|asks|asked) me\b"
     r"|\b(at|on) (her|his|their) (own )?request\b|\b(her|his|their) (own )?(idea|request|call)\b"
     rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b"
-    r"|[,;(-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
+    r"|[,;(?.-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
     re.IGNORECASE,
 )
 # Between the system and its asking, no one else doing the telling ("let the
@@ -154,6 +162,29 @@ _RESISTING = re.compile(
 )
 
 
+_MANNER_WITH = re.compile(
+    r"\b(show|showing|teach|teaching|coach|coaching|walk|walking) (her|him|them|the person|my client|people|someone|folks) (how|through|to)\b"
+    r"[^.?!]{0,60}\b(herself|himself|themselves|on (her|his|their) own|next time|by (herself|himself|themselves))\b"
+    r"|\bso (that )?(she|he|they|the person|people|folks) (can|could|will|would) (do|handle|manage|call|fill|make|file|finish|apply|book) "
+    r"(it|this|that|them|the \w+|\w+ \w+)?( \w+)? ?(herself|himself|themselves|on (her|his|their) own|next time|by (herself|himself|themselves))\b"
+    r"|\b(while|as|and) (she|he|they) (call|calls|fill|fills|do|does|make|makes|file|files|apply|applies|write|writes|handle|handles)( \w+){0,4} "
+    r"(herself|himself|themselves)\b"
+    r"|\b(learn|learns|learning) (how )?to (do|fill|make|handle|call|apply|file) (it|them|this|that)?( \w+){0,3} ?(herself|himself|themselves|on (her|his|their) own)\b"
+    r"|\bside by side\b|\binstead of (doing|filling|calling|making|completing) (it|them|that|this|the \w+|\w+ \w+) for (her|him|them)\b",
+    re.IGNORECASE,
+)
+_MANNER_FOR = re.compile(
+    r"\bjust (do|did|call|fill|book|sort|handle|take care of|make|file|submit|finish|complete)\b[^.?!]{0,50}\bfor (her|him|them)\b"
+    r"|\b(do|did|doing|fill|filling|complete|completing|book|booking|handle|handling) (it|them|this|that|everything|all of it|the whole thing)( all)? for (her|him|them)\b"
+    r"|\b(fill|filling|fill out|filling out|do|doing|write|writing|complete|completing) (out )?(her|his|their) (\w+ ){0,2}"
+    r"(application|form|forms|paperwork|renewal|claim|resume|taxes) for (her|him|them)\b"
+    r"|\bfor (her|him|them)[^.?!]{0,20}\b(it'?s|its|it is|it would be|that'?s) (faster|quicker|easier)\b"
+    r"|\bfor (her|him|them) every (week|time|month|day)\b|\bevery (week|time|month)\b[^.?!]{0,30}\bfor (her|him|them)\b"
+    r"|\bon (her|his|their) behalf\b(?! at)",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Situation:
     """The deciding facts a question states; None where it states nothing."""
@@ -162,6 +193,7 @@ class Situation:
     purpose: str | None = None     # "own" or "system"
     voice: str | None = None       # "peer" or "clinical"
     resisting: bool = False
+    manner: str | None = None      # "with" (so they can do it themselves) or "for" (instead of them)
 
     @property
     def leaning(self) -> str | None:
@@ -169,9 +201,12 @@ class Situation:
         (co-optation), "mixed", or None. Purpose decides before requester:
         the team may refer someone for their own goal, and a person's own
         request can't make monitoring them peer work."""
-        own = self.purpose == "own" or self.voice == "peer"
-        system = self.purpose == "system" or self.voice == "clinical"
+        own = self.purpose == "own" or self.voice == "peer" or self.manner == "with"
+        system = self.purpose == "system" or self.voice == "clinical" or self.manner == "for"
         if own and system:
+            return "mixed"
+        if system and self.requester == "person" and self.purpose is None and self.voice is None:
+            # She asked me to fill it in for her: her request, but doing it for her.
             return "mixed"
         if system:
             return "system"
@@ -202,4 +237,8 @@ def read_situation(text: str) -> Situation:
     purpose = "own" if own and not system else "system" if system and not own else None
     peer_voice, clinical_voice = bool(_VOICE_PEER.search(text)), bool(_VOICE_CLINICAL.search(text))
     voice = "peer" if peer_voice and not clinical_voice else "clinical" if clinical_voice and not peer_voice else None
-    return Situation(requester, purpose, voice, resisting=bool(_RESISTING.search(text)))
+    # "should I call for her or teach her how?" offers both: it states neither.
+    either = bool(re.search(r"\bor (show|teach|coach|walk|just|do it)\b", text, re.IGNORECASE))
+    with_them, for_them = bool(_MANNER_WITH.search(text)) and not either, bool(_MANNER_FOR.search(text)) and not either
+    manner = "with" if with_them and not for_them else "for" if for_them and not with_them else None
+    return Situation(requester, purpose, voice, resisting=bool(_RESISTING.search(text)), manner=manner)

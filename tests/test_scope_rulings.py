@@ -277,3 +277,16 @@ async def test_a_plan_that_fell_through_is_not_despair(chat: Chat):
     assert "988" not in reply
     assert "This isn't part of the peer role" in reply
     assert KnowledgeBase.load().distress.find("i just can't go on anymore") is not None
+
+
+async def test_doing_it_with_someone_or_for_them_is_read_as_a_fact(chat: Chat):
+    from knowledge.situation import read_situation
+
+    assert read_situation("can i help her with the form so she can handle the next one on her own").manner == "with"
+    assert read_situation("my boss wants me to just do the renewals for him every week").manner == "for"
+    # Offering both states neither; showing how with no point said is not yet "with".
+    assert read_situation("should i call the office for her or teach her how").manner is None
+    assert read_situation("can i teach someone to cook").manner is None
+    # Her request, but doing it for her: it depends.
+    reply = await chat.say("she asked me to fill out her food stamp application for her because she hates forms")
+    assert "It depends." in reply

@@ -85,6 +85,12 @@ SPEAKING_UP = re.compile(
     rf"( as (a|the) peer)?( for (me|a peer))? to ({_SPEAK_UP_ACTS[1:-1]}|advocate)\b",
     re.IGNORECASE,
 )
+def speaking_up(question: str) -> bool:
+    """Speaking up to the team, not telling the team about someone ("can I
+    tell the team if he's using again?" is about passing something on)."""
+    return bool(SPEAKING_UP.search(question)) and not REPORTING_ON_SOMEONE.search(question)
+
+
 # The entries a speaking-up question is answered from (found by what they are
 # about): the one the question is closest to in words, else the first.
 SPEAK_UP_TOPICS = (
@@ -151,6 +157,17 @@ DISCLOSURE_TOPICS = (
 )
 
 
+def _what_is_told(question: str) -> str:
+    """The part of the question from the telling on, to the end of its
+    sentence: "he's two weeks out of prison and wants to hear how I found
+    work" names his history, not what I'd share."""
+    found = DISCLOSING.search(question)
+    if found is None:
+        return question
+    rest = question[found.start():]
+    return re.split(r"(?<=[.?!])\s", rest, maxsplit=1)[0]
+
+
 def disclosing(question: str) -> bool:
     """Asks about telling one's own history, not about someone else's."""
     return bool(DISCLOSING.search(question)) and not _ABOUT_THEM.search(question)
@@ -170,6 +187,17 @@ RELAYING_A_CONSEQUENCE = re.compile(
     re.IGNORECASE,
 )
 RELAYING_TOPIC = "passing on consequences or threats from the program"
+# The other direction: "the sergeant asked me to let him know which guys in
+# my group are still using". Passing on who does what, for the system, is
+# being the mole, whatever the setting or the task it mentions.
+REPORTING_ON_SOMEONE = re.compile(
+    r"\b(tell|telling|let (\w+ ){1,2}know|report|reporting|inform|informing|update|updating|give (\w+ ){1,2}a heads up|flag|text|email)\b"
+    r"[^.?!]{0,25}\b(which|who|whether|if|when|anytime|any time|every time|whenever)\b[^.?!]{0,40}\b"
+    r"(using|used|uses|drinking|drinks|drank|high|relaps\w*|breaks|broke|breaking|missed|misses|skips|skipped|talks about|says|said|"
+    r"stops taking|stopped taking|isn'?t taking|not taking|hanging out|sleeps|leaves|left|comes in|came in|smells like)\b",
+    re.IGNORECASE,
+)
+REPORTING_TOPIC = "reporting to staff on what someone does or says, being the mole"
 
 
 # Questions that ask for a fact, not for a ruling on the asker's work: "what's
@@ -365,6 +393,7 @@ class KnowledgeBase:
         self.disclosure_depends = self._entry_about(DISCLOSURE_TOPICS[0], Verdict.depends)
         self.recovery_story = self._entry_about(DISCLOSURE_TOPICS[1], Verdict.in_scope)
         self.relaying_entry = self._entry_about(RELAYING_TOPIC, Verdict.out_of_scope)
+        self.reporting_entry = self._entry_about(REPORTING_TOPIC, Verdict.out_of_scope)
         self.about_disclosure = {
             e.id for e in self.entries.values()
             if e.phrasings and sum(map(disclosing, e.phrasings)) >= DISCLOSURE_SHARE * len(e.phrasings)
@@ -466,10 +495,9 @@ class KnowledgeBase:
             ruling = next((e for e in entries[1:4] if e.verdict is not Verdict.info), None)
             if ruling is not None and scores[entry.id] - scores[ruling.id] < INFO_YIELDS:
                 entry = ruling
-        if entry.verdict is not Verdict.out_of_scope and self.relaying_entry is not None \
-                and RELAYING_A_CONSEQUENCE.search(question) and read_situation(question).requester == "system":
-            entry = self.relaying_entry
-        if entry.verdict in (Verdict.out_of_scope, Verdict.info) and SPEAKING_UP.search(question):
+        if entry.verdict is not Verdict.out_of_scope:
+            entry = self._messenger_entry(question) or entry
+        if entry.verdict in (Verdict.out_of_scope, Verdict.info) and speaking_up(question):
             # Asking whether to speak up against a practice, or for a peer value
             # ("remind the team that peer services are voluntary"): the speaking
             # up is ruled on.
@@ -502,6 +530,16 @@ class KnowledgeBase:
                 ruled.verdict, ruled.close_call, ruled.alternatives = "depends", True, [rival]
         return ruled
 
+    def _messenger_entry(self, question: str) -> Entry | None:
+        """The system asking the peer to carry its message to the person (a
+        consequence) or the person's doings back to it (being the mole):
+        ruled as relaying a threat or reporting on people."""
+        relaying = self.relaying_entry is not None and RELAYING_A_CONSEQUENCE.search(question)
+        reporting = self.reporting_entry is not None and REPORTING_ON_SOMEONE.search(question)
+        if not (relaying or reporting) or read_situation(question).requester != "system":
+            return None
+        return self.relaying_entry if relaying else self.reporting_entry
+
     def _disclosure_entry(self, question: str, entry: Entry) -> Entry:
         """The entry a question about telling one's own history is ruled
         from: how much to share (depends) for a hard piece of history, the
@@ -510,7 +548,8 @@ class KnowledgeBase:
         own = (self.disclosure_depends, self.recovery_story)
         if entry.id in self.about_disclosure and entry not in own:
             return entry  # a story told for the agency, at a fundraiser: its own conditions
-        if _HARD_HISTORY.search(question) and not _RECOVERY_TOLD.search(question):
+        told = _what_is_told(question)
+        if _HARD_HISTORY.search(told) and not _RECOVERY_TOLD.search(told):
             return self.disclosure_depends or entry
         if entry in own:
             return entry

@@ -59,7 +59,8 @@ SYSTEM = (
     r"counselors?|supervisors?|manager|boss|director|program|agency|court|judge|probation( officer)?|parole( officer)?|"
     r"po|officers?|police|cops?|case ?managers?|social workers?|caseworkers?|unit|hospital|clinic|admin|administration|"
     r"leadership|organi[sz]ation|house manager|shelter|landlord|cps|dcfs|insurance|md|np|rn|er|ed|attending|"
-    r"psych|employer|school|teachers?|guidance counselor)"
+    r"psych|employer|school|teachers?|guidance counselor|jail|prison|corrections|sgt|sergeant|guards?|correctional officers?|"
+    r"deputy|deputies|warden|shift lead|team lead)"
 )
 ASKING = (
     r"(asked|asks|asking|wants|wanted|want|would like|told|tells|telling|expects|expected|requires|required|needs|"
@@ -72,6 +73,7 @@ _REQUESTER_PERSON = re.compile(
     r"called me|texted me|reached out|keeps? asking|kept asking)\b( me| if i| whether i| for (my )?(help|support)| my help| how i| what it was like| about my)"
     r"|\bwhen (she|he|they) (ask|asks|asked) me\b"
     r"|\b(at|on) (her|his|their) (own )?request\b|\b(her|his|their) (own )?(idea|request|call)\b"
+    rf"|\b{PERSON}\b[^.?!]{{0,40}}\b(wants|wanted|would like|is asking|was asking) to (hear|know|learn) (how|what|about|if|whether|why|when) (i|my)\b"
     rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b"
     r"|[,;(?.-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
     re.IGNORECASE,
@@ -80,13 +82,17 @@ _REQUESTER_PERSON = re.compile(
 # psychiatrist know what she told me" is not the psychiatrist asking).
 _GAP = r"(?:(?!\b(she|he|they|i|we)\b)[^.?!]){0,25}"
 _REQUESTER_SYSTEM = re.compile(
-    rf"\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b{_GAP}\b{ASKING}\b"
+    # ("a patient in the ED wants to understand..." names a place, not who asks)
+    rf"(?<!\bin )(?<!\bat )(?<!\bfrom )(?<!\binto )(?<!\bon )(?<!\bof )\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b{_GAP}\b{ASKING}\b"
     rf"|^{SYSTEM}\b{_GAP}\b{ASKING}\b"
     r"|\b(i was|im|i am|we are|were|ive been|i have been|we have been|i keep getting|i got) (being )?(asked|told|expected|required|assigned|supposed|ordered|instructed|pressured) to\b"
     r"|\b(part of|in) my (job description|duties)\b|\bmandated\b|\bcourt[- ]ordered\b",
     re.IGNORECASE,
 )
 _PURPOSE_OWN = re.compile(
+    # "a patient in the ED wants to understand her rights before she signs": informing her own choice
+    rf"\b{PERSON}\b[^.?!]{{0,30}}\b(wants|would like|is trying|needs) to (understand|learn about|find out|figure out|weigh|look into|"
+    r"know (more|about|her|his|their|the difference|what (her|his|their) (options|rights)))\b|"
     r"\bso (that )?(she|he|they|the person|my client|my participant|the client|the participant|it|people|folks|someone) "
     r"(can|could|will|would|gets to|get to|is able to|are able to|feels?|has|have|knows?) "
     r"(decide|choose|make|speak|advocate|ask|say|understand|know|feel|get what|go after|reach(?! me| us| out to me)|work|practice|prepare|"

@@ -103,6 +103,8 @@ SPEAK_UP_TOPICS = (
 # which is always part of the work, whatever the situation it mentions.
 ASKING_SUPERVISOR = re.compile(
     r"\b(can|could|may|should) i (ask|talk to|go to|bring (this|it|that) to|check with) my (peer )?(supervisor|manager|boss)\b"
+    r"|\b(can|could|may|should) i (talk|bring|take|process|discuss|raise|debrief|go over|work through|run)( it| this| that| things| what happened)?"
+    r"( through| over| up| by)? (with|to) my (peer )?(supervisor|manager|boss)\b"
     r"|\b(is it|would it be) (ok|okay|alright|fine) (for me )?to (ask|talk to|go to|check with) my (peer )?(supervisor|manager|boss)\b",
     re.IGNORECASE,
 )

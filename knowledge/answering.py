@@ -196,7 +196,8 @@ REPORTING_ON_SOMEONE = re.compile(
     r"\b(tell|telling|let (\w+ ){1,2}know|report|reporting|inform|informing|update|updating|give (\w+ ){1,2}a heads up|flag|text|email)\b"
     r"[^.?!]{0,25}\b(which|who|whether|if|when|anytime|any time|every time|whenever)\b[^.?!]{0,40}\b"
     r"(using|used|uses|drinking|drinks|drank|high|relaps\w*|breaks|broke|breaking|missed|misses|skips|skipped|talks about|says|said|"
-    r"stops taking|stopped taking|isn'?t taking|not taking|hanging out|sleeps|leaves|left|comes in|came in|smells like)\b",
+    r"stops taking|stopped taking|isn'?t taking|not taking|hanging out|sleeps|leaves|left|comes in|came in|smells like|"
+    r"seems|seemed|looks|looked|acts|acted|is acting|was acting|gets|got|plans|planning|is planning)\b",
     re.IGNORECASE,
 )
 REPORTING_TOPIC = "reporting to staff on what someone does or says, being the mole"
@@ -526,7 +527,9 @@ class KnowledgeBase:
             situation = replace(situation, voice=None)
         ruled = self.rule(entry, situation)
         ruled.confidence = confidence
-        if ruled.follow_up is None and not ruled.because:
+        if ruled.follow_up is None and not ruled.because and not told_own_story:
+            # (A question about telling one's own story was already ruled on
+            # what is told; the neighbouring disclosure entry is no rival.)
             rival = self._close_rival(entry, ranked, guess.margin)
             if rival is not None:
                 ruled.verdict, ruled.close_call, ruled.alternatives = "depends", True, [rival]

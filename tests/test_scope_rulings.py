@@ -290,3 +290,14 @@ async def test_doing_it_with_someone_or_for_them_is_read_as_a_fact(chat: Chat):
     # Her request, but doing it for her: it depends.
     reply = await chat.say("she asked me to fill out her food stamp application for her because she hates forms")
     assert "It depends." in reply
+
+
+async def test_the_system_asking_to_hear_who_is_using_is_asking_for_a_mole(chat: Chat):
+    reply = await chat.say("the house manager wants me to text him whenever a resident comes in high")
+    assert "This isn't part of the peer role" in reply
+    kb = KnowledgeBase.load()
+    assert kb.answer("on video visits the doctor wants me to stay on and tell him afterward if the patient seemed off").entry.id == "reporting-on-people"
+    # Telling the team about someone is not speaking up to the team.
+    assert kb.answer("can i tell the team if he is using again?").entry.id != "questioning-coercive-policy"
+    # Talking a hard day through with one's own supervisor is asking for help.
+    assert kb.answer("i overshared in group today. can i talk it through with my supervisor?").verdict == "in_scope"

@@ -266,8 +266,10 @@ NOT_SURE_BELOW = 0.3
 OVERRIDE_MARGIN = 0.2
 
 # Background gives way to a ruling entry this close in retrieval when the
-# question asks for a ruling ("can I...?").
-INFO_YIELDS = 0.1
+# question asks for a ruling ("can I...?", "is it appropriate for a peer
+# to...?"): background can't answer whether something is peer work, so a
+# ruling entry within a fifth of the best score (~1.6) answers instead.
+INFO_YIELDS = 0.3
 
 # Two entries with different rulings this close in retrieval, while the
 # verdict model barely prefers one ruling: ask which was meant.

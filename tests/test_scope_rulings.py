@@ -301,3 +301,11 @@ async def test_the_system_asking_to_hear_who_is_using_is_asking_for_a_mole(chat:
     assert kb.answer("can i tell the team if he is using again?").entry.id != "questioning-coercive-policy"
     # Talking a hard day through with one's own supervisor is asking for help.
     assert kb.answer("i overshared in group today. can i talk it through with my supervisor?").verdict == "in_scope"
+
+
+def test_asking_whether_it_is_appropriate_wants_a_ruling_not_background():
+    from knowledge.verdicts import ASKS_FOR_A_RULING
+
+    assert ASKS_FOR_A_RULING.search("is it appropriate for a peer to sit with someone during intake")
+    assert ASKS_FOR_A_RULING.search("is that within my lane")
+    assert not ASKS_FOR_A_RULING.search("what's the history of the peer movement")

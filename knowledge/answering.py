@@ -494,7 +494,8 @@ class KnowledgeBase:
         if confidence < NOT_SURE_BELOW:
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence, alternatives=entries[:3])
         entry = entries[0]
-        if entry.verdict is Verdict.info and ASKS_FOR_A_RULING.search(question):
+        speaking = speaking_up(question)
+        if entry.verdict is Verdict.info and ASKS_FOR_A_RULING.search(question) and not speaking:
             # "Can I...?" wants a ruling: a ruling entry nearly as close beats background.
             scores = {r.target.id: r.score for r in ranked}
             ruling = next((e for e in entries[1:4] if e.verdict is not Verdict.info), None)
@@ -502,7 +503,7 @@ class KnowledgeBase:
                 entry = ruling
         if entry.verdict is not Verdict.out_of_scope:
             entry = self._messenger_entry(question) or entry
-        if entry.verdict in (Verdict.out_of_scope, Verdict.info) and speaking_up(question):
+        if entry.verdict in (Verdict.out_of_scope, Verdict.info) and speaking:
             # Asking whether to speak up against a practice, or for a peer value
             # ("remind the team that peer services are voluntary"): the speaking
             # up is ruled on.

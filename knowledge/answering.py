@@ -36,6 +36,13 @@ How a ruling is chosen, and why:
 7. Two kinds of question are peer work whatever they mention: asking whether
    to speak up against a practice the role rules out (``SPEAKING_UP``), and
    asking one's own supervisor for help (``ASKING_SUPERVISOR``).
+8. Some situations are the same whatever task or setting names them, and
+   retrieval, which follows the nouns, lands them on the setting instead:
+   telling one's own history is disclosure (``disclosing``: a hard piece of
+   history depends on whom it serves, recovery told for hope is peer work);
+   the system asking the peer to carry its consequence to the person, or
+   the person's doings back to it, is relaying a threat or being the mole
+   (``_messenger_entry``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ knowledge base, and with the base scaled to --scaled entries (synthetic
 entries made by recombining the real phrasings, so the vocabulary stays real).
 
 The sets: ../shared/eval/scope-dev.jsonl (tuned on), benchmarks/data/scope-extra.jsonl
-(written apart from the entries, but seen while tuning), and any --set given.
+(written apart from the entries, but seen while tuning), scope-fresh.jsonl and
+scope-fresh-c.jsonl (written blind from the seeds by helpers who never read the
+knowledge base; each was measured untouched once, then tuned on), and any --set given.
 A sealed set is measured only with --sealed, once, at the end of a piece of
 work: a figure on a set you tuned on says little.
 """
@@ -43,7 +45,7 @@ from knowledge.loader import LoadReport  # noqa: E402
 
 VERDICTS = ("in_scope", "out_of_scope", "depends", "unknown", "crisis")
 TUNED_SETS = [HERE.parent.parent / "shared" / "eval" / "scope-dev.jsonl", HERE / "data" / "scope-extra.jsonl"]
-FRESH_SETS = [HERE / "data" / "scope-fresh.jsonl"]
+FRESH_SETS = [HERE / "data" / "scope-fresh.jsonl", HERE / "data" / "scope-fresh-c.jsonl"]
 SEALED_SETS = [HERE / "data" / "scope-sealed.jsonl", HERE / "data" / "scope-sealed-b.jsonl"]
 # Messages written from the 988 Lifeline's warning signs by someone who never
 # saw the distress patterns: 70 from a person in crisis (most said

@@ -36,12 +36,19 @@ How a ruling is chosen, and why:
 7. Two kinds of question are peer work whatever they mention: asking whether
    to speak up against a practice the role rules out (``SPEAKING_UP``), and
    asking one's own supervisor for help (``ASKING_SUPERVISOR``).
+8. Some situations are the same whatever task or setting names them, and
+   retrieval, which follows the nouns, lands them on the setting instead:
+   telling one's own history is disclosure (``disclosing``: a hard piece of
+   history depends on whom it serves, recovery told for hope is peer work);
+   the system asking the peer to carry its consequence to the person, or
+   the person's doings back to it, is relaying a threat or being the mole
+   (``_messenger_entry``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -73,16 +80,24 @@ DOSING = re.compile(
 # harmful?" asks whether the peer may speak up against a practice, and that is
 # peer work (questioning coercion, challenging the clinical lens), even though
 # retrieval lands on the entry that rules the practice itself out.
+_SPEAK_UP_ACTS = (
+    r"(push back|say no|refuse|decline|question|challenge|object|speak up|"
+    r"raise (it|this|that|concerns?)|bring (it|this|that) up|bring up (at|in|with|to) (the |my |our |a )?(\w+ )?(meeting|team|staff|huddle|rounds|supervisor|director)|"
+    r"bring up that|point out|call (it|them|this) out|say something|"
+    r"(tell|remind) (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership|clinicians?|coworkers?))"
+)
 SPEAKING_UP = re.compile(
-    r"\b(can|could|may|should) (i|we)\b[^.?!]{0,20}\b(push back|say no|refuse|decline|question|challenge|object|speak up|"
-    r"raise (it|this|that|concerns?)|bring (it|this|that) up|call (it|them|this) out|say something|"
-    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b"
+    rf"\b(can|could|may|should) (i|we)\b[^.?!]{{0,20}}\b{_SPEAK_UP_ACTS}\b"
     r"|\b(is it|is that|would it be) (\w+ )?(ok|okay|alright|fine|my place|my job|my role|within my role|part of my (job|role)|appropriate|in scope)"
-    r"( for (me|a peer))? to (push back|say no|refuse|decline|question|challenge|object|speak up|raise (it|this|that|concerns?)|"
-    r"bring (it|this|that) up|call (it|them|this) out|say something|advocate|"
-    r"tell (the|my|our) (\w+ )?(director|supervisor|manager|boss|team|staff|nurse|doctor|psychiatrist|unit|leadership))\b",
+    rf"( as (a|the) peer)?( for (me|a peer))? to ({_SPEAK_UP_ACTS[1:-1]}|advocate)\b",
     re.IGNORECASE,
 )
+def speaking_up(question: str) -> bool:
+    """Speaking up to the team, not telling the team about someone ("can I
+    tell the team if he's using again?" is about passing something on)."""
+    return bool(SPEAKING_UP.search(question)) and not REPORTING_ON_SOMEONE.search(question)
+
+
 # The entries a speaking-up question is answered from (found by what they are
 # about): the one the question is closest to in words, else the first.
 SPEAK_UP_TOPICS = (
@@ -95,10 +110,105 @@ SPEAK_UP_TOPICS = (
 # which is always part of the work, whatever the situation it mentions.
 ASKING_SUPERVISOR = re.compile(
     r"\b(can|could|may|should) i (ask|talk to|go to|bring (this|it|that) to|check with) my (peer )?(supervisor|manager|boss)\b"
+    r"|\b(can|could|may|should) i (talk|bring|take|process|discuss|raise|debrief|go over|work through|run)( it| this| that| things| what happened)?"
+    r"( through| over| up| by)? (with|to) my (peer )?(supervisor|manager|boss)\b"
     r"|\b(is it|would it be) (ok|okay|alright|fine) (for me )?to (ask|talk to|go to|check with) my (peer )?(supervisor|manager|boss)\b",
     re.IGNORECASE,
 )
 SUPERVISOR_TOPIC = "bringing a hard situation to my supervisor and asking for help"
+
+# "Would it be wrong to tell patients I was committed twice myself?" asks
+# about the peer's own disclosure, whatever else it names (commitment,
+# relapse, a warmline). The seeds draw the line by purpose: a recovery story
+# told for the other person's hope is peer work; how much of a hard history
+# to share (a commitment, self-harm, an overdose, a diagnosis) depends on
+# whether it serves them, unless the question says they asked or why it
+# helps them. Retrieval alone lands on whatever the history names.
+DISCLOSING = re.compile(
+    r"\b(tell|telling|share|sharing|mention|mentioning|talk about|talking about|open up about|disclose|disclosing|bring up|let (\w+ ){1,3}know)\b"
+    r"( \S+){0,8}? (about )?("
+    r"my (own )?([\w/-]+ ){0,2}(story|stories|history|past|journey|diagnos[ie]s|trauma|relapses?|recovery|overdoses?|addiction|"
+    r"drug use|using days|incarceration|record|hospitali[sz]ations?|attempts?|self-harm|self-injury|struggles?|experiences?|time (in|on|at))"
+    r"|(that |how |when |what )?i ?(was|used|got|had|have been|'ve been|ve been|am|'m|m|did|self-harmed|spent|went|rebuilt|relapsed|"
+    r"overdosed|tried|attempted|struggled|lived|survived|made it|recovered|got through|did time|was committed|cut))\b"
+    # peers, in a supervisor's or a third-person question: "can warmline peers share their own diagnosis"
+    r"|\b(peers?|staff|peer staff|supervisees|specialists?|coaches)( \w+){0,3} (share|tell|disclose|talk about|mention) "
+    r"(their|our) (own )?(recovery )?(stor(y|ies)|history|histories|diagnos[ie]s|past|lived experiences?|trauma)\b",
+    re.IGNORECASE,
+)
+# A hard piece of history, as opposed to recovery itself.
+_HARD_HISTORY = re.compile(
+    r"\b(overdos\w*|self-?harm\w*|self-?injur\w*|cut myself|cutting|suicid\w*|attempts?|trauma\w*|abuse\w*|incarcerat\w*|prison|jail|"
+    r"locked up|did time|committed|on a hold|involuntar\w*|diagnos[ie]s|psych history|using days|drug use|eating disorder|"
+    r"relapse[sd]?|mental health history)\b",
+    re.IGNORECASE,
+)
+_RECOVERY_TOLD = re.compile(
+    r"\b(my (own )?(recovery|recovery story|journey)|i'?m in recovery|(how|what) (i|finally) (got|rebuilt|made|turned|came|stayed|kept)|"
+    r"got (me )?(clean|sober|better|back|through|housed)|how i did it|what helped me|doing well|back on my feet|rebuilt my life)\b",
+    re.IGNORECASE,
+)
+# Naming what someone else might have or should do, not telling one's own story.
+_ABOUT_THEM = re.compile(
+    r"\b(i think|think) (they|she|he|her|his|their)\b|\b(her|his|their) diagnos"
+    r"|\b(they|she|he|you) (should|need to|have to|ought|must|might have|may have|could have|probably have)\b"
+    # keeping it from an employer, or a supervisor asking about it: not a story told to someone supported
+    r"|\bwithout (disclosing|telling|sharing|mentioning)\b"
+    r"|\b(supervisor|manager|boss|director|hr|employer)( \w+)? (wants|asks|asked|keeps asking|tries|keeps trying) (me )?to (talk|ask|hear|know|discuss)\b",
+    re.IGNORECASE,
+)
+# An entry is about telling one's own story when this share of its phrasings
+# is (a story told at a fundraiser keeps its own conditions).
+DISCLOSURE_SHARE = 0.25
+DISCLOSURE_TOPICS = (
+    "how much of my own history to share, and when",
+    "sharing my own recovery story with the people I support",
+)
+
+
+def _what_is_told(question: str) -> str:
+    """The part of the question from the telling on, to the end of its
+    sentence: "he's two weeks out of prison and wants to hear how I found
+    work" names his history, not what I'd share."""
+    found = DISCLOSING.search(question)
+    if found is None:
+        return question
+    rest = question[found.start():]
+    return re.split(r"(?<=[.?!])\s", rest, maxsplit=1)[0]
+
+
+def disclosing(question: str) -> bool:
+    """Asks about telling one's own history, not about someone else's."""
+    return bool(DISCLOSING.search(question)) and not _ABOUT_THEM.search(question)
+
+
+# "Staff want me to tell members they lose privileges if they miss group":
+# carrying the program's consequence to the person makes the peer the
+# messenger for leverage, whatever task or setting the message is about
+# (a shelter bed, the clubhouse, a tent at the camp). Ruled as relaying a
+# threat when the system asks for it; asking whether to push back on it is
+# still speaking up.
+RELAYING_A_CONSEQUENCE = re.compile(
+    r"\b(tell|telling|warn|warning|remind|reminding|let (\w+ ){1,2}know|inform|pass (that|it|this) (on|along)|deliver|explain to)\b"
+    r"[^.?!]{0,50}\b(lose|loses|losing|or else|or (we|they|he|she|staff)('ll| will| are going to| gonna)|"
+    r"(be|get|gets) (discharged|kicked out|written up|violated|sanctioned|banned|trespassed|exited)|no longer (be )?allowed|"
+    r"(have|has|need|needs) to (go|take|attend|leave|move|follow|sign|comply|accept))\b",
+    re.IGNORECASE,
+)
+RELAYING_TOPIC = "passing on consequences or threats from the program"
+# The other direction: "the sergeant asked me to let him know which guys in
+# my group are still using". Passing on who does what, for the system, is
+# being the mole, whatever the setting or the task it mentions.
+REPORTING_ON_SOMEONE = re.compile(
+    r"\b(tell|telling|let (\w+ ){1,2}know|report|reporting|inform|informing|update|updating|give (\w+ ){1,2}a heads up|flag|text|email)\b"
+    r"[^.?!]{0,25}\b(which|who|whether|if|when|anytime|any time|every time|whenever)\b[^.?!]{0,40}\b"
+    r"(using|used|uses|drinking|drinks|drank|high|relaps\w*|breaks|broke|breaking|missed|misses|skips|skipped|talks about|says|said|"
+    r"stops taking|stopped taking|isn'?t taking|not taking|hanging out|sleeps|leaves|left|comes in|came in|smells like|"
+    r"seems|seemed|looks|looked|acts|acted|is acting|was acting|gets|got|plans|planning|is planning)\b",
+    re.IGNORECASE,
+)
+REPORTING_TOPIC = "reporting to staff on what someone does or says, being the mole"
+
 
 # Questions that ask for a fact, not for a ruling on the asker's work: "what's
 # the difference between parole and probation", "is it called a 5150
@@ -163,8 +273,10 @@ NOT_SURE_BELOW = 0.3
 OVERRIDE_MARGIN = 0.2
 
 # Background gives way to a ruling entry this close in retrieval when the
-# question asks for a ruling ("can I...?").
-INFO_YIELDS = 0.1
+# question asks for a ruling ("can I...?", "is it appropriate for a peer
+# to...?"): background can't answer whether something is peer work, so a
+# ruling entry within a fifth of the best score (~1.6) answers instead.
+INFO_YIELDS = 0.3
 
 # Two entries with different rulings this close in retrieval, while the
 # verdict model barely prefers one ruling: ask which was meant.
@@ -241,6 +353,8 @@ BECAUSE = {
     ("purpose", "system"): "it serves the team's purpose (compliance, monitoring or reporting) rather than the person's own goal",
     ("requester", "person"): "the person asked for it",
     ("requester", "system"): "the team wants it done, not the person",
+    ("manner", "with"): "you'd be doing it with them, so they can do it themselves",
+    ("manner", "for"): "it means doing it for them rather than with them",
     ("voice", "peer"): "it's in your own, plain words",
     ("voice", "clinical"): "it asks for a clinical voice (labels, assessments) rather than your own",
     ("policy", "yes"): "your organization's policy allows it",
@@ -288,6 +402,14 @@ class KnowledgeBase:
         self.verdicts = VerdictModel(self.entries.values(), offtopics)
         self.care_entries = self._care_entries()
         self.supervisor_entry = self._entry_about(SUPERVISOR_TOPIC, Verdict.in_scope)
+        self.disclosure_depends = self._entry_about(DISCLOSURE_TOPICS[0], Verdict.depends)
+        self.recovery_story = self._entry_about(DISCLOSURE_TOPICS[1], Verdict.in_scope)
+        self.relaying_entry = self._entry_about(RELAYING_TOPIC, Verdict.out_of_scope)
+        self.reporting_entry = self._entry_about(REPORTING_TOPIC, Verdict.out_of_scope)
+        self.about_disclosure = {
+            e.id for e in self.entries.values()
+            if e.phrasings and sum(map(disclosing, e.phrasings)) >= DISCLOSURE_SHARE * len(e.phrasings)
+        }
         self.speak_up_entries: list[Entry] = []
         for topic in SPEAK_UP_TOPICS:
             found = self._entry_about(topic, Verdict.in_scope)
@@ -379,20 +501,19 @@ class KnowledgeBase:
         if confidence < NOT_SURE_BELOW:
             return ScopeAnswer(verdict="unknown", kind="not_sure", confidence=confidence, alternatives=entries[:3])
         entry = entries[0]
-        if entry.verdict is Verdict.info and ASKS_FOR_A_RULING.search(question):
+        speaking = speaking_up(question)
+        if entry.verdict is Verdict.info and ASKS_FOR_A_RULING.search(question) and not speaking:
             # "Can I...?" wants a ruling: a ruling entry nearly as close beats background.
             scores = {r.target.id: r.score for r in ranked}
             ruling = next((e for e in entries[1:4] if e.verdict is not Verdict.info), None)
             if ruling is not None and scores[entry.id] - scores[ruling.id] < INFO_YIELDS:
                 entry = ruling
-        if entry.verdict is Verdict.info:
-            # Background, not a ruling: reported as no verdict.
-            return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
-        if entry.verdict is not Verdict.in_scope and self.supervisor_entry is not None and ASKING_SUPERVISOR.search(question):
-            return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=self.supervisor_entry,
-                               alternatives=[entry])
-        if entry.verdict is Verdict.out_of_scope and SPEAKING_UP.search(question):
-            # Asking whether to speak up against it: the speaking up is ruled on.
+        if entry.verdict is not Verdict.out_of_scope:
+            entry = self._messenger_entry(question) or entry
+        if entry.verdict in (Verdict.out_of_scope, Verdict.info) and speaking:
+            # Asking whether to speak up against a practice, or for a peer value
+            # ("remind the team that peer services are voluntary"): the speaking
+            # up is ruled on.
             about_force = any(src.section.startswith("in the name of treatment") for src in entry.sources)
             voice = (self.speak_up_entries[0] if about_force and self.speak_up_entries else None) or \
                 next((e for e in entries if e in self.speak_up_entries), None) or \
@@ -400,15 +521,54 @@ class KnowledgeBase:
             if voice is not None:
                 return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=voice,
                                    alternatives=[entry])
+        if entry.verdict is Verdict.info:
+            # Background, not a ruling: reported as no verdict.
+            return ScopeAnswer(verdict="unknown", kind="info", confidence=confidence, entry=entry)
+        if entry.verdict is not Verdict.in_scope and self.supervisor_entry is not None and ASKING_SUPERVISOR.search(question):
+            return ScopeAnswer(verdict="in_scope", kind="ruling", confidence=confidence, entry=self.supervisor_entry,
+                               alternatives=[entry])
+        told_own_story = disclosing(question)
+        if told_own_story:
+            entry = self._disclosure_entry(question, entry)
         # Only a "depends" entry is ruled on the situation; reading it costs a little.
         situation = read_situation(question) if entry.verdict is Verdict.depends else Situation()
+        if told_own_story:
+            # Naming one's own diagnosis is the peer's own story, not a clinical voice.
+            situation = replace(situation, voice=None)
         ruled = self.rule(entry, situation)
         ruled.confidence = confidence
-        if ruled.follow_up is None and not ruled.because:
+        if ruled.follow_up is None and not ruled.because and not told_own_story:
+            # (A question about telling one's own story was already ruled on
+            # what is told; the neighbouring disclosure entry is no rival.)
             rival = self._close_rival(entry, ranked, guess.margin)
             if rival is not None:
                 ruled.verdict, ruled.close_call, ruled.alternatives = "depends", True, [rival]
         return ruled
+
+    def _messenger_entry(self, question: str) -> Entry | None:
+        """The system asking the peer to carry its message to the person (a
+        consequence) or the person's doings back to it (being the mole):
+        ruled as relaying a threat or reporting on people."""
+        relaying = self.relaying_entry is not None and RELAYING_A_CONSEQUENCE.search(question)
+        reporting = self.reporting_entry is not None and REPORTING_ON_SOMEONE.search(question)
+        if not (relaying or reporting) or read_situation(question).requester != "system":
+            return None
+        return self.relaying_entry if relaying else self.reporting_entry
+
+    def _disclosure_entry(self, question: str, entry: Entry) -> Entry:
+        """The entry a question about telling one's own history is ruled
+        from: how much to share (depends) for a hard piece of history, the
+        recovery story (peer work) for recovery itself. An entry that is
+        already about sharing one's story in some setting stays."""
+        own = (self.disclosure_depends, self.recovery_story)
+        if entry.id in self.about_disclosure and entry not in own:
+            return entry  # a story told for the agency, at a fundraiser: its own conditions
+        told = _what_is_told(question)
+        if _HARD_HISTORY.search(told) and not _RECOVERY_TOLD.search(told):
+            return self.disclosure_depends or entry
+        if entry in own:
+            return entry
+        return self.recovery_story or entry
 
     def _factual(self, ranked: list[Ranked], confidence: float) -> ScopeAnswer:
         """A question after a fact: background if that's the best match,
@@ -458,17 +618,19 @@ class KnowledgeBase:
             facts["voice"] = situation.voice
         if situation.requester and "requester" not in facts:
             facts["requester"] = situation.requester
-        known = Situation(facts.get("requester"), facts.get("purpose"), facts.get("voice"))
+        if situation.manner and "manner" not in facts:
+            facts["manner"] = situation.manner
+        known = Situation(facts.get("requester"), facts.get("purpose"), facts.get("voice"), manner=facts.get("manner"))
         lean = known.leaning
         for key in ("asked", "policy", "fit"):
             if facts.get(key) in ("yes", "no"):
                 lean = "person" if facts[key] == "yes" else "system"
                 return self._ruled(entry, "in_scope" if lean == "person" else "out_of_scope", (key, facts[key]))
         if lean == "person":
-            key = next(k for k in ("purpose", "voice", "requester") if facts.get(k) in ("own", "peer", "person"))
+            key = next(k for k in ("purpose", "voice", "manner", "requester") if facts.get(k) in ("own", "peer", "with", "person"))
             return self._ruled(entry, "in_scope", (key, facts[key]))
         if lean == "system" and not situation.resisting:
-            key = next(k for k in ("purpose", "voice") if facts.get(k) in ("system", "clinical"))
+            key = next(k for k in ("purpose", "voice", "manner") if facts.get(k) in ("system", "clinical", "for"))
             return self._ruled(entry, "out_of_scope", (key, facts[key]))
         return ScopeAnswer(verdict="depends", kind="ruling", confidence=1.0, entry=entry, follow_up=self.follow_up(entry, facts))
 

@@ -54,6 +54,8 @@ SECOND_OPINION_ABOVE = 0.0
 # venting scored 0.04-0.57, the crises that came with venting 1.18-1.85;
 # every other set unchanged).
 VENTING_BAR = 0.6
+# A sentence "about work" only because it names a stretch of time.
+_ONLY_TIME = re.compile(r"\b(day|week|month|workday)$")
 # Split where a message turns: "I used to... and now I'm..." is two thoughts.
 _SENTENCES = re.compile(r"(?<=[.!?\n])\s+|\s+(?=(?:but|also|actually|now)\b)")
 
@@ -149,6 +151,7 @@ class DistressCheck:
         whole = normalise(text)
         if any(p.search(whole) for p in self.about_me) and self.about_me_words.search(whole):
             return DistressSign(kind="about-me", sentence=whole)
+        aimed_at_work = False  # a soft sign set aside because the sentence is about the work
         for sentence in _SENTENCES.split(whole):
             sentence = sentence.strip()
             if not sentence:
@@ -159,8 +162,11 @@ class DistressCheck:
                 continue
             if hard:
                 return DistressSign(kind=hard, sentence=sentence)
-            if not self._any_work.search(sentence):
+            work = self._any_work.search(sentence)
+            if not work:
                 return DistressSign(kind=_kind_of(self.soft_signs, sentence), sentence=sentence)
+            # "one more day of this" names a day, not the work: the second opinion still reads it as usual.
+            aimed_at_work = aimed_at_work or not _ONLY_TIME.search(work.group(0))
         if not second_opinion or self.model is None or any(f.search(whole) for f in self.figures):
             return None
         rest = whole
@@ -170,12 +176,14 @@ class DistressCheck:
             return None
         if self.model.score_of(rest, "distress") <= SECOND_OPINION_ABOVE:
             return None
-        if (rest != whole or self._any_reported.search(whole)) and self.model.score_of(whole, "distress") < VENTING_BAR:
+        if (rest != whole or aimed_at_work or self._any_reported.search(whole)) and self.model.score_of(whole, "distress") < VENTING_BAR:
             # Venting named in it ("so done with this shift", "burnt out"):
             # what is left once it's taken out ("I want to", "three more
             # hours to go") reads darker to the model than the message does;
             # and words quoted from someone else, or from the past, read dark
-            # too. Then the whole message has to read as distress clearly.
+            # too, and so do soft words aimed at the work ("I don't know how
+            # much longer I can keep doing this job"). Then the whole message
+            # has to read as distress clearly.
             return None
         return DistressSign(kind="second-opinion", sentence=whole)
 

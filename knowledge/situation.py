@@ -18,7 +18,15 @@ So the question is read for three facts, each independent of any entry:
   goals", "she wants to") or the system's (making sure someone complies,
   monitoring, reporting back, the program's numbers or convenience);
 - voice: the peer's own (plain words, lived experience) or clinical
-  (diagnoses, clinical terms, assessments).
+  (diagnoses, clinical terms, assessments);
+- manner: doing it with the person, so they can do it themselves ("show
+  him how", "while she calls herself"), or doing it for them instead
+  ("just fill it out for him, it's faster", "book it for him every week").
+  Showing someone how counts only with the point of it said ("so he can do
+  it himself", "instead of doing it for her"): "can I teach someone to
+  cook" still turns on whether they picked the skill.
+  The seeds put helping with forms, calls and errands on this line: teaching
+  how to get a resource is peer work, doing the task for someone is not.
 
 ``knowledge.answering`` combines them with the best-matching entry: an entry
 of verdict ``depends`` names its conditions, and these facts are what those
@@ -42,48 +50,57 @@ import re
 from dataclasses import dataclass
 
 PERSON = (
-    r"(she|he|they|client|participant|resident|member|patient|pt|person|parent|caller|guest|guy|woman|man|lady|youth|teen|kid|veteran|"
-    r"mom|dad|mother|father|family|someone i (support|work with|serve)|folks? i (support|work with))"
+    r"(she|he|they|clients?|participants?|residents?|members?|patients?|pts?|person|people|parents?|callers?|guests?|guys?|woman|women|man|men|"
+    r"lady|youth|teens?|kids?|veterans?|mom|dad|mother|father|family|\d+ ?(y/?o|year[- ]old)|"
+    r"someone i (support|work with|serve)|folks?( i (support|work with))?)"
 )
 SYSTEM = (
     r"(team|treatment team|staff|nurses?|charge nurse|doctors?|dr|psychiatrists?|prescribers?|clinicians?|therapists?|"
     r"counselors?|supervisors?|manager|boss|director|program|agency|court|judge|probation( officer)?|parole( officer)?|"
     r"po|officers?|police|cops?|case ?managers?|social workers?|caseworkers?|unit|hospital|clinic|admin|administration|"
     r"leadership|organi[sz]ation|house manager|shelter|landlord|cps|dcfs|insurance|md|np|rn|er|ed|attending|"
-    r"psych|employer|school|teachers?|guidance counselor)"
+    r"psych|employer|school|teachers?|guidance counselor|jail|prison|corrections|sgt|sergeant|guards?|correctional officers?|"
+    r"deputy|deputies|warden|shift lead|team lead)"
 )
 ASKING = (
     r"(asked|asks|asking|wants|wanted|want|would like|told|tells|telling|expects|expected|requires|required|needs|"
     r"is making|are making|made|makes|assigned|ordered|orders|is pushing|are pushing|pushes|pressur\w+|directed|"
-    r"instructed|keeps asking|keep asking|insists|insisted|has me|had me|put me|volunteered me|signed me up)"
+    r"instructed|keeps asking|keep asking|insists|insisted|has me|had me|put me|volunteered me|signed me up|says to|said to)"
 )
 
 _REQUESTER_PERSON = re.compile(
     rf"\b{PERSON}\b[^.?!]{{0,30}}\b(asked|asks|asking|requested|requests|wants|wanted|would like|invited|begged|"
-    r"called me|texted me|reached out)\b( me| if i| whether i| for (my )?(help|support)| my help)"
+    r"called me|texted me|reached out|keeps? asking|kept asking)\b( me| if i| whether i| for (my )?(help|support)| my help| how i| what it was like| about my)"
+    r"|\bwhen (she|he|they) (ask|asks|asked) me\b"
     r"|\b(at|on) (her|his|their) (own )?request\b|\b(her|his|their) (own )?(idea|request|call)\b"
+    rf"|\b{PERSON}\b[^.?!]{{0,40}}\b(wants|wanted|would like|is asking|was asking) to (hear|know|learn) (how|what|about|if|whether|why|when) (i|my)\b"
     rf"|\bi offered and {PERSON} (said yes|agreed|wanted)\b|\b(she|he|they) (said|says) yes\b"
-    r"|[,;(-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
+    r"|[,;(?.-] ?(and )?(she|he|they) (asked|asked me|asked me to|wants me to|invited me)[.!?)\s]*$",
     re.IGNORECASE,
 )
 # Between the system and its asking, no one else doing the telling ("let the
 # psychiatrist know what she told me" is not the psychiatrist asking).
 _GAP = r"(?:(?!\b(she|he|they|i|we)\b)[^.?!]){0,25}"
 _REQUESTER_SYSTEM = re.compile(
-    rf"\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b{_GAP}\b{ASKING}\b"
+    # ("a patient in the ED wants to understand..." names a place, not who asks)
+    rf"(?<!\bin )(?<!\bat )(?<!\bfrom )(?<!\binto )(?<!\bon )(?<!\bof )\b(the|my|our|his|her|their|a|an)( \w+)? {SYSTEM}('s)?\b{_GAP}\b{ASKING}\b"
     rf"|^{SYSTEM}\b{_GAP}\b{ASKING}\b"
     r"|\b(i was|im|i am|we are|were|ive been|i have been|we have been|i keep getting|i got) (being )?(asked|told|expected|required|assigned|supposed|ordered|instructed|pressured) to\b"
     r"|\b(part of|in) my (job description|duties)\b|\bmandated\b|\bcourt[- ]ordered\b",
     re.IGNORECASE,
 )
 _PURPOSE_OWN = re.compile(
+    # "a patient in the ED wants to understand her rights before she signs": informing her own choice
+    rf"\b{PERSON}\b[^.?!]{{0,30}}\b(wants|would like|is trying|needs) to (understand|learn about|find out|figure out|weigh|look into|"
+    r"know (more|about|her|his|their|the difference|what (her|his|their) (options|rights)))\b|"
     r"\bso (that )?(she|he|they|the person|my client|my participant|the client|the participant|it|people|folks|someone) "
     r"(can|could|will|would|gets to|get to|is able to|are able to|feels?|has|have|knows?) "
     r"(decide|choose|make|speak|advocate|ask|say|understand|know|feel|get what|go after|reach(?! me| us| out to me)|work|practice|prepare|"
     r"figure|weigh|think|plan|be heard|have a say|bring|raise|tell|explain|stand up|find|pick|learn|decide for)"
     r"|\b(her|his|their|the person'?s|the persons|the client'?s|the clients|own) (own )?(goals?|choices?|decisions?|terms|wishes|priorities|own words|own voice|own plan|recovery plan|wrap plan|crisis plan)\b"
     r"|\b(help|helping|support|supporting) (her|him|them|someone|the person|my client|people) (to )?(decide|choose|figure out|prepare|practice|speak up|speak for|advocate|get ready|weigh|think through|make up (her|his|their) mind|make (her|his|their) own)"
-    r"|\b(she|he|they|the person|my client|my participant|someone|somebody|a client|a participant|a member|a resident|my member|the member|the client|the participant|the resident)( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
+    r"|\b(she|he|they|the person|my client|my participant|someone|somebody|a client|a participant|a member|a resident|my member|the member|the client|the participant|the resident|\d+ ?y/?o|\d+[- ]year[- ]old|"
+    r"(some |a few |two |several )?(members|residents|clients|participants|patients|guys|folks))( really| herself| himself| themselves)? (wants?|would like|has decided|decided|chose|chooses|is hoping|hopes|dreams?) to\b"
     r"|\bwhat (she|he|they) (wants?|chooses?|decides?)\b|\bup to (her|him|them)\b|\b(her|his|their) (own )?choice\b"
     r"|\bif (she|he|they) (wants?|chooses?|agrees?|likes?|asks?|asked)\b|\bwith (her|his|their) (ok|okay|permission|consent|blessing)\b"
     r"|\b(she|he|they) (agreed|consented|signed off|is on board|are on board)\b"
@@ -95,10 +112,13 @@ _PURPOSE_SYSTEM = re.compile(
     r"\b(make sure|makes sure|making sure|ensure|ensuring|check(ing)? that|see to it that|confirm(ing)? that|verify|verifying) "
     r"(that )?(she|he|they|the person|my client|people|folks|everyone|clients|participants|residents|him|her|them|patients|someone|the guys?)\b"
     r"|\b(get|getting|convince|convincing|persuade|persuading|push|pushing|pressure|pressuring|talk|talking|nudge|nudging|make|making|force|forcing|coax|coaxing|sell|selling|guilt|guilting|scare|scaring|threaten|threatening)\b "
-    r"(her|him|them|the person|my client|people|clients|someone|participants|residents|folks|patients|the guys?|this guy|this woman)"
-    r"( into| to| back)? (take|taking|comply|go|going|attend|agree|accept|sign|stay|stop|keep|be compliant|follow|start|move|give up|engage|show up|come|admit|enroll|quit|leave|do|get)\b"
+    r"(her|him|them|the person|my client|people|clients|someone|participants|residents|folks|patients|the guys?|this guy|this woman|callers|members|guests)"
+    r"( into| to| back)? (take|taking|comply|go|going|attend|agree|accept|sign|stay|stop|keep|be compliant|follow|start|move|give up|engage|show up|come|admit|enroll|quit|leave|do|get|"
+    r"make an appointment|book|schedule)\b"
     r"|\b(get|getting|bring|bringing) (\w+ ){1,2}on board['\"]? with (the|their|our|his|her)( \w+)?('s)? (plan|program|treatment|meds|rules|recommendations?)\b"
-    r"|\bcomplian(ce|t)\b|\bcomply\b|\bnon-?complian\w*|\badheren(ce|t)\b|\bon track with (the|their|her|his) (meds|treatment|plan)\b"
+    r"|\bcomplian(ce|t)\b|\bcomply\b|\bnon-?complian\w*|\badheren(ce|t)\b|\bon track with (the |their |her |his )?(meds|medications?|treatment|plan|program)\b"
+    r"|\bso (that )?(she|he|they|the person|my client|people|folks) (doesn'?t|does not|don'?t|won'?t|will not|wont|doesnt|dont) "
+    r"(get |be )?(discharged|kicked out|violated|sanctioned|dropped|written up|sent back|lose (her|his|their) (bed|spot|housing|place))\b"
     r"|\b(report|reporting) (back|on (her|him|them|people|clients|participants))\b|\bkeep (tabs|an eye) on\b|\bwatch (her|him|them|people|clients)\b"
     r"|\bmonitor(ing|s)?\b|\bkeep track of (her|his|their|whether|if)\b|\bcheck (up )?on (her|him|them) for (the )?(team|staff)\b|\b(spy|snitch|inform) on\b"
     r"|\bso (that )?(the )?(team|staff|doctor|nurse|program|agency|court|unit|psychiatrist|probation|parole|we) (can|could|will|would|knows?|has|have|gets?|doesnt|won'?t)\b"
@@ -149,6 +169,29 @@ _RESISTING = re.compile(
 )
 
 
+_MANNER_WITH = re.compile(
+    r"\b(show|showing|teach|teaching|coach|coaching|walk|walking) (her|him|them|the person|my client|people|someone|folks) (how|through|to)\b"
+    r"[^.?!]{0,60}\b(herself|himself|themselves|on (her|his|their) own|next time|by (herself|himself|themselves))\b"
+    r"|\bso (that )?(she|he|they|the person|people|folks) (can|could|will|would) (do|handle|manage|call|fill|make|file|finish|apply|book) "
+    r"(it|this|that|them|the \w+|\w+ \w+)?( \w+)? ?(herself|himself|themselves|on (her|his|their) own|next time|by (herself|himself|themselves))\b"
+    r"|\b(while|as|and) (she|he|they) (call|calls|fill|fills|do|does|make|makes|file|files|apply|applies|write|writes|handle|handles)( \w+){0,4} "
+    r"(herself|himself|themselves)\b"
+    r"|\b(learn|learns|learning) (how )?to (do|fill|make|handle|call|apply|file) (it|them|this|that)?( \w+){0,3} ?(herself|himself|themselves|on (her|his|their) own)\b"
+    r"|\bside by side\b|\binstead of (doing|filling|calling|making|completing) (it|them|that|this|the \w+|\w+ \w+) for (her|him|them)\b",
+    re.IGNORECASE,
+)
+_MANNER_FOR = re.compile(
+    r"\bjust (do|did|call|fill|book|sort|handle|take care of|make|file|submit|finish|complete)\b[^.?!]{0,50}\bfor (her|him|them)\b"
+    r"|\b(do|did|doing|fill|filling|complete|completing|book|booking|handle|handling) (it|them|this|that|everything|all of it|the whole thing)( all)? for (her|him|them)\b"
+    r"|\b(fill|filling|fill out|filling out|do|doing|write|writing|complete|completing) (out )?(her|his|their) (\w+ ){0,2}"
+    r"(application|form|forms|paperwork|renewal|claim|resume|taxes) for (her|him|them)\b"
+    r"|\bfor (her|him|them)[^.?!]{0,20}\b(it'?s|its|it is|it would be|that'?s) (faster|quicker|easier)\b"
+    r"|\bfor (her|him|them) every (week|time|month|day)\b|\bevery (week|time|month)\b[^.?!]{0,30}\bfor (her|him|them)\b"
+    r"|\bon (her|his|their) behalf\b(?! at)",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Situation:
     """The deciding facts a question states; None where it states nothing."""
@@ -157,6 +200,7 @@ class Situation:
     purpose: str | None = None     # "own" or "system"
     voice: str | None = None       # "peer" or "clinical"
     resisting: bool = False
+    manner: str | None = None      # "with" (so they can do it themselves) or "for" (instead of them)
 
     @property
     def leaning(self) -> str | None:
@@ -164,9 +208,12 @@ class Situation:
         (co-optation), "mixed", or None. Purpose decides before requester:
         the team may refer someone for their own goal, and a person's own
         request can't make monitoring them peer work."""
-        own = self.purpose == "own" or self.voice == "peer"
-        system = self.purpose == "system" or self.voice == "clinical"
+        own = self.purpose == "own" or self.voice == "peer" or self.manner == "with"
+        system = self.purpose == "system" or self.voice == "clinical" or self.manner == "for"
         if own and system:
+            return "mixed"
+        if system and self.requester == "person" and self.purpose is None and self.voice is None:
+            # She asked me to fill it in for her: her request, but doing it for her.
             return "mixed"
         if system:
             return "system"
@@ -197,4 +244,8 @@ def read_situation(text: str) -> Situation:
     purpose = "own" if own and not system else "system" if system and not own else None
     peer_voice, clinical_voice = bool(_VOICE_PEER.search(text)), bool(_VOICE_CLINICAL.search(text))
     voice = "peer" if peer_voice and not clinical_voice else "clinical" if clinical_voice and not peer_voice else None
-    return Situation(requester, purpose, voice, resisting=bool(_RESISTING.search(text)))
+    # "should I call for her or teach her how?" offers both: it states neither.
+    either = bool(re.search(r"\bor (show|teach|coach|walk|just|do it)\b", text, re.IGNORECASE))
+    with_them, for_them = bool(_MANNER_WITH.search(text)) and not either, bool(_MANNER_FOR.search(text)) and not either
+    manner = "with" if with_them and not for_them else "for" if for_them and not with_them else None
+    return Situation(requester, purpose, voice, resisting=bool(_RESISTING.search(text)), manner=manner)

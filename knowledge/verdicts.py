@@ -35,8 +35,10 @@ from knowledge.model_cache import fitted_model
 
 OFFTOPIC = "offtopic"
 ASKS_FOR_A_RULING = re.compile(
-    r"\b(can|could|may|should) (i|we|peers?)\b|\bis (it|that|this) (ok|okay|alright|fine|allowed|my (job|place|role)|part of|peer)"
-    r"|\b(am i|are peers?) (allowed|supposed|expected)\b|\b(my|our) (job|role|place)\b|\bin scope\b|\bpeer work\b",
+    r"\b(can|could|may|should) (i|we|peers?|a peer|the peer)\b|\bis (it|that|this) (ok|okay|alright|fine|allowed|my (job|place|role)|part of|peer)"
+    r"|\bis (it|that|this) (\w+ )?(appropriate|acceptable|wrong|legit|ethical|within|outside|in my lane)\b"
+    r"|\b(am i|are peers?|are we|is a peer|is the peer) (allowed|supposed|expected|permitted)\b|\b(my|our) (job|role|place|lane)\b"
+    r"|\bin scope\b|\bpeer work\b",
     re.IGNORECASE,
 )
 

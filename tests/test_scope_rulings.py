@@ -222,3 +222,90 @@ def test_knowing_someone_from_before_depends_and_if_she_asks_is_her_own_wish():
     answer = kb.answer("a guy i used to party with just got assigned to me as a participant")
     assert answer.verdict == "depends" and answer.entry.id == "supporting-someone-you-knew-before"
     assert read_situation("can i pray with her if she asks").purpose == "own"
+
+
+async def test_telling_a_hard_piece_of_ones_own_history_depends_on_whom_it_serves(chat: Chat):
+    reply = await chat.say("would it be ok to tell the guys in my group that I was in a psych ward on a hold for a month?")
+    assert "It depends." in reply
+    kb = KnowledgeBase.load()
+    answer = kb.answer("would it be ok to tell the guys in my group that I was in a psych ward on a hold for a month?")
+    assert answer.entry.id == "self-disclosure-how-much"
+    # Recovery told for the other person's hope, or because they asked, is peer work.
+    assert kb.answer("can i tell a resident how I got clean after my second overdose?").verdict == "in_scope"
+    assert kb.answer("a member asked me if I've ever been locked up. can i tell him I did time?").verdict == "in_scope"
+    # Naming someone else's diagnosis is not telling one's own story.
+    assert kb.answer("can i tell her i think she has ptsd from my own experience").verdict == "out_of_scope"
+
+
+async def test_speaking_up_for_peer_values_is_peer_work_in_more_ways_of_saying_it(chat: Chat):
+    reply = await chat.say("my coworkers call people 'frequent flyers' in rounds. is it my place as a peer to point out how that sounds?")
+    assert "Yes, this is peer work" in reply
+    kb = KnowledgeBase.load()
+    assert kb.answer("should i remind my team that peer support is supposed to be voluntary").verdict == "in_scope"
+    # A supervisor handing out a task is not speaking up: the task is ruled on.
+    assert kb.answer("can i ask my peer staff to do the room checks every 15 minutes").verdict == "out_of_scope"
+
+
+def test_people_asking_in_the_plural_or_by_age_are_read_as_the_persons_own():
+    from knowledge.situation import read_situation
+
+    assert read_situation("residents keep asking how i stayed housed, can i help them look").requester == "person"
+    assert read_situation("a 16 year old wants to find a support group for trans teens").purpose == "own"
+    # "they" asking right after the team is the team, not the person.
+    assert read_situation("how much do i tell the team when they ask how somebody's doing").requester is None
+
+
+def test_keeping_someone_from_being_discharged_or_on_track_is_the_systems_purpose():
+    from knowledge.situation import read_situation
+
+    assert read_situation("the house manager wants me to drive him to group so he doesn't get kicked out").purpose == "system"
+    assert read_situation("staff want me calling her every morning so she stays on track with treatment").purpose == "system"
+
+
+async def test_carrying_the_programs_consequence_to_someone_is_relaying_a_threat(chat: Chat):
+    reply = await chat.say("my boss says to let residents know they lose their phone time if they skip chores. is that on me?")
+    assert "This isn't part of the peer role" in reply
+    kb = KnowledgeBase.load()
+    assert kb.answer("the house manager wants me to warn the guys they will be kicked out if they come home high").entry.id == "relaying-threats"
+    # Pushing back on it is speaking up; a person's own worry is not a threat from the program.
+    assert kb.answer("can i push back when staff want me to tell people they lose their bed if they miss curfew").verdict == "in_scope"
+    assert kb.answer("a member is scared he'll lose his benefits if he takes the job. can i help him look into it").verdict == "in_scope"
+
+
+async def test_a_plan_that_fell_through_is_not_despair(chat: Chat):
+    reply = await chat.say("the nurse told me to remind him he has to take his shot or he can't go on the outing")
+    assert "988" not in reply
+    assert "This isn't part of the peer role" in reply
+    assert KnowledgeBase.load().distress.find("i just can't go on anymore") is not None
+
+
+async def test_doing_it_with_someone_or_for_them_is_read_as_a_fact(chat: Chat):
+    from knowledge.situation import read_situation
+
+    assert read_situation("can i help her with the form so she can handle the next one on her own").manner == "with"
+    assert read_situation("my boss wants me to just do the renewals for him every week").manner == "for"
+    # Offering both states neither; showing how with no point said is not yet "with".
+    assert read_situation("should i call the office for her or teach her how").manner is None
+    assert read_situation("can i teach someone to cook").manner is None
+    # Her request, but doing it for her: it depends.
+    reply = await chat.say("she asked me to fill out her food stamp application for her because she hates forms")
+    assert "It depends." in reply
+
+
+async def test_the_system_asking_to_hear_who_is_using_is_asking_for_a_mole(chat: Chat):
+    reply = await chat.say("the house manager wants me to text him whenever a resident comes in high")
+    assert "This isn't part of the peer role" in reply
+    kb = KnowledgeBase.load()
+    assert kb.answer("on video visits the doctor wants me to stay on and tell him afterward if the patient seemed off").entry.id == "reporting-on-people"
+    # Telling the team about someone is not speaking up to the team.
+    assert kb.answer("can i tell the team if he is using again?").entry.id != "questioning-coercive-policy"
+    # Talking a hard day through with one's own supervisor is asking for help.
+    assert kb.answer("i overshared in group today. can i talk it through with my supervisor?").verdict == "in_scope"
+
+
+def test_asking_whether_it_is_appropriate_wants_a_ruling_not_background():
+    from knowledge.verdicts import ASKS_FOR_A_RULING
+
+    assert ASKS_FOR_A_RULING.search("is it appropriate for a peer to sit with someone during intake")
+    assert ASKS_FOR_A_RULING.search("is that within my lane")
+    assert not ASKS_FOR_A_RULING.search("what's the history of the peer movement")
